@@ -1,0 +1,1 @@
+//! The Tidemark server: HTTP API, ingestion and lifecycle.
