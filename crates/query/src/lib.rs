@@ -4,6 +4,7 @@
 //! serves the single-node server (backed by `tidemark-storage`) and, later, cluster
 //! select nodes (backed by a fan-out client).
 
+mod functions;
 mod value;
 
 pub use value::{FPoint, HPoint, InstantSample, QueryError, QueryResult, RangeSeries, Value};

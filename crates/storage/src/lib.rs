@@ -4,6 +4,8 @@
 //! against it; the storage work replaces every body. Keep these signatures (adding
 //! methods or fields is fine).
 
+pub mod encoding;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,2 @@
+//! PromQL function kernels: pure computations over points and labels, wired into
+//! the evaluator by name.

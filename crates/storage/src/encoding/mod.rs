@@ -1,0 +1,1 @@
+//! Block codecs: timestamps and values of one series, compressed.
