@@ -17,6 +17,7 @@ mod error;
 mod extra_labels;
 mod labels_check;
 pub mod remote_write;
+pub mod text;
 
 pub use error::DecodeError;
 pub use extra_labels::apply_extra_labels;
