@@ -1,0 +1,163 @@
+//! LEB128 varints, zigzag, and a bounds-checked reader.
+//!
+//! Hand-written rather than taken from a crate because the reader must turn every
+//! out-of-bounds or overlong read into an [`EncodingError`] (never a panic) and the
+//! one-byte case must stay inlined in the decode loops.
+
+use super::EncodingError;
+
+/// Maps signed to unsigned so that small magnitudes of either sign stay small.
+#[inline]
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Encoded length of `v` as an unsigned varint (1..=10).
+#[inline]
+pub fn uvarint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+#[inline]
+pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+pub fn put_ivarint(out: &mut Vec<u8>, v: i64) {
+    put_uvarint(out, zigzag(v));
+}
+
+/// Reads a byte slice front to back; every read is bounds-checked.
+pub struct ByteReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> ByteReader<'a> {
+    pub fn new(buf: &'a [u8]) -> ByteReader<'a> {
+        ByteReader { buf, pos: 0 }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    #[inline]
+    pub fn u8(&mut self, what: &'static str) -> Result<u8, EncodingError> {
+        let b = *self
+            .buf
+            .get(self.pos)
+            .ok_or(EncodingError::Truncated(what))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    #[inline]
+    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], EncodingError> {
+        if self.remaining() < n {
+            return Err(EncodingError::Truncated(what));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    #[inline]
+    pub fn u64_le(&mut self, what: &'static str) -> Result<u64, EncodingError> {
+        let b = self.bytes(8, what)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("slice of 8 bytes")))
+    }
+
+    #[inline]
+    pub fn uvarint(&mut self, what: &'static str) -> Result<u64, EncodingError> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(b as u64)
+            }
+            _ => self.uvarint_slow(what),
+        }
+    }
+
+    #[inline]
+    pub fn ivarint(&mut self, what: &'static str) -> Result<i64, EncodingError> {
+        self.uvarint(what).map(unzigzag)
+    }
+
+    #[cold]
+    fn uvarint_slow(&mut self, what: &'static str) -> Result<u64, EncodingError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.u8(what)?;
+            if i == 9 && b > 1 {
+                return Err(EncodingError::InvalidVarint);
+            }
+            v |= ((b & 0x7f) as u64) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(EncodingError::InvalidVarint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn uvarint_round_trips(v in any::<u64>()) {
+            let mut out = Vec::new();
+            put_uvarint(&mut out, v);
+            prop_assert_eq!(out.len(), uvarint_len(v));
+            let mut r = ByteReader::new(&out);
+            prop_assert_eq!(r.uvarint("v").unwrap(), v);
+            prop_assert_eq!(r.remaining(), 0);
+        }
+
+        #[test]
+        fn zigzag_round_trips(v in any::<i64>()) {
+            prop_assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+
+    #[test]
+    fn zigzag_keeps_small_magnitudes_small() {
+        assert_eq!(zigzag(0), 0);
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+        assert_eq!(zigzag(i64::MIN), u64::MAX);
+    }
+
+    #[test]
+    fn truncated_and_overlong_varints_are_errors() {
+        assert_eq!(
+            ByteReader::new(&[]).uvarint("x"),
+            Err(EncodingError::Truncated("x"))
+        );
+        assert_eq!(
+            ByteReader::new(&[0x80, 0x80]).uvarint("x"),
+            Err(EncodingError::Truncated("x"))
+        );
+        let overflow = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        assert_eq!(
+            ByteReader::new(&overflow).uvarint("x"),
+            Err(EncodingError::InvalidVarint)
+        );
+        let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(ByteReader::new(&max).uvarint("x"), Ok(u64::MAX));
+    }
+}
