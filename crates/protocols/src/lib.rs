@@ -15,7 +15,10 @@
 
 mod error;
 mod extra_labels;
+pub mod influx;
+pub mod jsonline;
 mod labels_check;
+mod number;
 pub mod remote_write;
 pub mod text;
 

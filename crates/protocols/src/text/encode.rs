@@ -3,6 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
+use crate::number::format_value;
+
 use tidemark_model::{
     is_valid_metric_name, Labels, MetricMetadata, MetricType, TimeSeries, METRIC_NAME,
 };
@@ -125,19 +127,4 @@ fn write_quoted(out: &mut String, s: &str) {
         }
     }
     out.push('"');
-}
-
-/// Go-compatible spellings for the specials; the shortest round-tripping decimal otherwise.
-pub(crate) fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else if v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v:?}")
-    }
 }
