@@ -19,6 +19,7 @@ pub mod influx;
 pub mod jsonline;
 mod labels_check;
 mod number;
+pub mod opentsdb;
 pub mod remote_write;
 pub mod text;
 

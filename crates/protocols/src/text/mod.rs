@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use tidemark_model::{MetricMetadata, MetricType};
 
 pub use encode::{encode, write_metadata, write_series};
+pub(crate) use sample_line::parse_value;
 
 use crate::error::truncate_for_message;
 use crate::{DecodeError, WriteRequest};

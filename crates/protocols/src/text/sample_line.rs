@@ -123,7 +123,7 @@ fn parse_exemplar(c: &mut Cursor<'_>) -> Result<(), String> {
 }
 
 /// Go's `strconv.ParseFloat` spellings: decimals, exponents, `NaN`, `+Inf`, `-Inf`, `Inf`.
-pub(super) fn parse_value(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_value(s: &str) -> Result<f64, String> {
     if s.is_empty() {
         return Err("missing sample value".into());
     }
