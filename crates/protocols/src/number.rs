@@ -8,6 +8,8 @@ pub(crate) fn format_value(v: f64) -> String {
         "+Inf".into()
     } else if v == f64::NEG_INFINITY {
         "-Inf".into()
+    } else if v == 0.0 && v.is_sign_negative() {
+        "-0".into()
     } else if v == v.trunc() && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
