@@ -60,20 +60,52 @@ pub fn seed_bodies() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// Runs the named decoder; `Ok(n)` is the number of series it produced.
+/// Runs the named decoder and checks the invariants of what it returned;
+/// `Ok(n)` is the number of series it produced.
 pub fn decode_with(decoder: &str, body: &[u8]) -> Result<usize, tidemark_protocols::DecodeError> {
-    match decoder {
-        "remote_write_v1" => remote_write::decode_v1(body, LIMIT).map(|r| r.series.len()),
-        "remote_write_v2" => remote_write::decode_v2(body, LIMIT)
-            .map(|r| r.request.series.len() + r.histograms.len()),
-        "text" => text::parse_bytes(body, 0).map(|r| r.series.len()),
-        "influx" => influx::parse(body, influx::Precision::Nanoseconds, 0).map(|s| s.len()),
-        "opentsdb_http" => opentsdb::parse_http(body, 0).map(|s| s.len()),
-        "opentsdb_telnet" => {
-            opentsdb::parse_telnet(&String::from_utf8_lossy(body)).map(|s| s.len())
+    let series: Vec<TimeSeries> = match decoder {
+        "remote_write_v1" => remote_write::decode_v1(body, LIMIT)?.series,
+        "remote_write_v2" => {
+            let d = remote_write::decode_v2(body, LIMIT)?;
+            let mut all = d.request.series;
+            all.extend(
+                d.histograms
+                    .into_iter()
+                    .map(|h| TimeSeries::new(h.labels, Vec::new())),
+            );
+            all
         }
-        "jsonline" => jsonline::parse(body).map(|s| s.len()),
+        "text" => text::parse_bytes(body, 0)?.series,
+        "influx" => influx::parse(body, influx::Precision::Nanoseconds, 0)?,
+        "opentsdb_http" => opentsdb::parse_http(body, 0)?,
+        "opentsdb_telnet" => opentsdb::parse_telnet(&String::from_utf8_lossy(body))?,
+        "jsonline" => jsonline::parse(body)?,
         other => panic!("unknown decoder {other}"),
+    };
+    check_series(decoder, &series);
+    Ok(series.len())
+}
+
+/// What storage relies on: a non-empty metric name, sorted unique non-empty label
+/// names, no empty values.
+pub fn check_series(decoder: &str, series: &[TimeSeries]) {
+    for s in series {
+        assert!(
+            s.labels.metric_name().is_some_and(|n| !n.is_empty()),
+            "{decoder}: no metric name in {}",
+            s.labels
+        );
+        let names: Vec<&str> = s.labels.iter().map(|l| l.name.as_str()).collect();
+        assert!(
+            names.windows(2).all(|w| w[0] < w[1]),
+            "{decoder}: names not sorted/unique: {names:?}"
+        );
+        assert!(
+            s.labels
+                .iter()
+                .all(|l| !l.name.is_empty() && !l.value.is_empty()),
+            "{decoder}: empty name or value"
+        );
     }
 }
 
