@@ -3,10 +3,19 @@
 //! The engine reads data only through the [`Queryable`] trait, so the same engine
 //! serves the single-node server (backed by `tidemark-storage`) and, later, cluster
 //! select nodes (backed by a fan-out client).
+//!
+//! Entry point: [`Engine::instant_query`] / [`Engine::range_query`] (and the `_with`
+//! variants taking a [`QueryContext`] for cancellation).
 
+pub mod ast;
+mod engine;
+mod eval;
 mod functions;
+mod parse;
 mod value;
 
+pub use engine::{Engine, EngineOptions, QueryContext};
+pub use parse::parse_query;
 pub use value::{FPoint, HPoint, InstantSample, QueryError, QueryResult, RangeSeries, Value};
 
 use tidemark_model::{Matcher, TimeSeries};

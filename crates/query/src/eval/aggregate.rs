@@ -1,0 +1,360 @@
+//! Aggregation operators (`sum`, `avg`, `topk`, `count_values`, `limitk`, …) with
+//! `by`/`without` grouping.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tidemark_model::Labels;
+
+use super::labels_util::{
+    drop_labels_and_name, keep_labels, signature_on, signature_without, Signature,
+};
+use super::{Elem, Evaluator, StepValue};
+use crate::ast::{AggOp, AggregateExpr, Grouping};
+use crate::functions::go_fmt::percent_g;
+use crate::functions::kahan::kahan_inc;
+use crate::functions::over_time::quantile;
+use crate::value::QueryError;
+
+/// Running state of one output group.
+struct Group {
+    labels: Labels,
+    drop_name: bool,
+    count: f64,
+    value: f64,
+    kahan_c: f64,
+    /// `avg` switched to incremental mean after the plain sum overflowed.
+    incremental_mean: bool,
+    mean: f64,
+    /// Members, for the operators that need them all (`topk`, `quantile`, …).
+    members: Vec<Elem>,
+}
+
+impl Evaluator<'_> {
+    pub(crate) fn aggregate<'e>(
+        &'e self,
+        a: &AggregateExpr,
+        t: i64,
+    ) -> Result<StepValue<'e>, QueryError> {
+        let param = match &a.param {
+            Some(p) => Some(self.eval(p, t)?),
+            None => None,
+        };
+        let input = self.eval_vector(&a.expr, t)?;
+        let out = match a.op {
+            AggOp::CountValues => {
+                let label = match param {
+                    Some(StepValue::String(s)) => s,
+                    _ => {
+                        return Err(QueryError::BadData(
+                            "count_values: expected string parameter".into(),
+                        ))
+                    }
+                };
+                if label.is_empty() {
+                    return Err(QueryError::Execution(format!(
+                        "invalid label name {label:?}"
+                    )));
+                }
+                count_values(input, &label, a.grouping.as_ref())
+            }
+            AggOp::TopK | AggOp::BottomK | AggOp::LimitK => {
+                let k = scalar_param(param, a.op)?;
+                let k = k_param(k)?;
+                k_select(a.op, input, k, a.grouping.as_ref())
+            }
+            AggOp::LimitRatio => {
+                let r = scalar_param(param, a.op)?;
+                if r.is_nan() {
+                    return Err(QueryError::Execution("Ratio value is NaN".into()));
+                }
+                let r = if !(-1.0..=1.0).contains(&r) {
+                    self.warn(format!(
+                        "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                        percent_g(r),
+                        if r < 0.0 { -1 } else { 1 }
+                    ));
+                    r.clamp(-1.0, 1.0)
+                } else {
+                    r
+                };
+                input
+                    .into_iter()
+                    .filter(|e| limit_ratio_keeps(&e.labels, r))
+                    .collect()
+            }
+            AggOp::Quantile => {
+                let q = scalar_param(param, a.op)?;
+                if !(0.0..=1.0).contains(&q) {
+                    self.warn(format!(
+                        "PromQL warning: quantile value should be between 0 and 1, got {}",
+                        percent_g(q)
+                    ));
+                }
+                let groups = group(input, a.grouping.as_ref(), true);
+                groups
+                    .into_iter()
+                    .map(|g| {
+                        let mut values: Vec<f64> = g.members.iter().map(|e| e.f).collect();
+                        Elem {
+                            labels: Arc::new(g.labels),
+                            f: quantile(q, &mut values),
+                            drop_name: g.drop_name,
+                        }
+                    })
+                    .collect()
+            }
+            op => {
+                let groups = group_fold(input, a.grouping.as_ref(), op);
+                groups
+                    .into_iter()
+                    .map(|g| Elem {
+                        f: finish(op, &g),
+                        labels: Arc::new(g.labels),
+                        drop_name: g.drop_name,
+                    })
+                    .collect()
+            }
+        };
+        Ok(StepValue::Vector(out))
+    }
+}
+
+fn scalar_param(p: Option<StepValue<'_>>, op: AggOp) -> Result<f64, QueryError> {
+    match p {
+        Some(StepValue::Scalar(v)) => Ok(v),
+        _ => Err(QueryError::BadData(format!(
+            "{op:?}: expected scalar parameter"
+        ))),
+    }
+}
+
+/// `topk`/`bottomk`/`limitk` parameter: truncated toward zero like Go's `int64(f)`.
+fn k_param(k: f64) -> Result<usize, QueryError> {
+    if k.is_nan() {
+        return Err(QueryError::Execution("Parameter value is NaN".into()));
+    }
+    if k >= 9.223372036854775807e18 || k <= -9.223372036854775808e18 {
+        return Err(QueryError::Execution(format!(
+            "Scalar value {} overflows int64",
+            percent_g(k)
+        )));
+    }
+    Ok(if k < 1.0 { 0 } else { k as usize })
+}
+
+/// The group key and output labels of `labels` under `grouping`.
+fn group_key(labels: &Labels, grouping: Option<&Grouping>) -> (Signature, Labels) {
+    match grouping {
+        Some(Grouping {
+            without: false,
+            labels: by,
+        }) => (signature_on(labels, by), keep_labels(labels, by)),
+        Some(Grouping {
+            without: true,
+            labels: without,
+        }) => (
+            signature_without(labels, without),
+            drop_labels_and_name(labels, without),
+        ),
+        None => (Vec::new(), Labels::empty()),
+    }
+}
+
+fn new_group(labels: Labels) -> Group {
+    Group {
+        labels,
+        drop_name: false,
+        count: 0.0,
+        value: 0.0,
+        kahan_c: 0.0,
+        incremental_mean: false,
+        mean: 0.0,
+        members: Vec::new(),
+    }
+}
+
+/// Splits `input` into groups in first-seen order, keeping the members.
+fn group(input: Vec<Elem>, grouping: Option<&Grouping>, keep_members: bool) -> Vec<Group> {
+    let mut index: HashMap<Signature, usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    for e in input {
+        let (sig, labels) = group_key(&e.labels, grouping);
+        let gi = *index.entry(sig).or_insert_with(|| {
+            groups.push(new_group(labels));
+            groups.len() - 1
+        });
+        let g = &mut groups[gi];
+        g.drop_name |= e.drop_name;
+        if keep_members {
+            g.members.push(e);
+        }
+    }
+    groups
+}
+
+/// Folds the streaming operators group by group.
+fn group_fold(input: Vec<Elem>, grouping: Option<&Grouping>, op: AggOp) -> Vec<Group> {
+    let mut index: HashMap<Signature, usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    for e in input {
+        let (sig, labels) = group_key(&e.labels, grouping);
+        let gi = *index.entry(sig).or_insert_with(|| {
+            groups.push(new_group(labels));
+            groups.len() - 1
+        });
+        let g = &mut groups[gi];
+        g.drop_name |= e.drop_name;
+        let f = e.f;
+        let first = g.count == 0.0;
+        g.count += 1.0;
+        match op {
+            AggOp::Sum => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
+            AggOp::Avg => avg_add(g, f),
+            AggOp::Min => {
+                if first || g.value > f || g.value.is_nan() {
+                    g.value = f;
+                }
+            }
+            AggOp::Max => {
+                if first || g.value < f || g.value.is_nan() {
+                    g.value = f;
+                }
+            }
+            AggOp::Stddev | AggOp::Stdvar => {
+                // Welford's online variance.
+                let delta = f - g.mean;
+                g.mean += delta / g.count;
+                g.value += delta * (f - g.mean);
+            }
+            AggOp::Count | AggOp::Group => {}
+            _ => {}
+        }
+    }
+    groups
+}
+
+/// Prometheus' `avg`: a compensated sum divided at the end, switching to an
+/// incremental mean once the sum would overflow.
+fn avg_add(g: &mut Group, f: f64) {
+    if !g.incremental_mean {
+        let (v, c) = kahan_inc(f, g.value, g.kahan_c);
+        if !v.is_infinite() {
+            g.value = v;
+            g.kahan_c = c;
+            return;
+        }
+        g.incremental_mean = true;
+        let n = g.count - 1.0;
+        g.mean = g.value / n;
+        g.kahan_c /= n;
+    }
+    let q = (g.count - 1.0) / g.count;
+    (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
+}
+
+fn finish(op: AggOp, g: &Group) -> f64 {
+    match op {
+        AggOp::Sum => {
+            if g.value.is_infinite() {
+                g.value
+            } else {
+                g.value + g.kahan_c
+            }
+        }
+        AggOp::Avg => {
+            if g.incremental_mean {
+                g.mean + g.kahan_c
+            } else {
+                (g.value + g.kahan_c) / g.count
+            }
+        }
+        AggOp::Count => g.count,
+        AggOp::Group => 1.0,
+        AggOp::Min | AggOp::Max => g.value,
+        AggOp::Stdvar => g.value / g.count,
+        AggOp::Stddev => (g.value / g.count).sqrt(),
+        _ => f64::NAN,
+    }
+}
+
+fn count_values(input: Vec<Elem>, label: &str, grouping: Option<&Grouping>) -> Vec<Elem> {
+    let mut index: HashMap<(Signature, String), usize> = HashMap::new();
+    let mut out: Vec<Elem> = Vec::new();
+    for e in input {
+        let value = format_count_value(e.f);
+        let (sig, labels) = group_key(&e.labels, grouping);
+        let key = (sig, value.clone());
+        match index.get(&key) {
+            Some(&i) => out[i].f += 1.0,
+            None => {
+                let mut b = labels.builder();
+                b.set(label, &value);
+                index.insert(key, out.len());
+                out.push(Elem {
+                    labels: Arc::new(b.build()),
+                    f: 1.0,
+                    drop_name: false,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip, no exponent.
+fn format_count_value(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{f}")
+    }
+}
+
+/// `topk`/`bottomk` order their groups' members by value (NaN always last);
+/// `limitk` keeps the first `k` members in input order.
+fn k_select(op: AggOp, input: Vec<Elem>, k: usize, grouping: Option<&Grouping>) -> Vec<Elem> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for g in group(input, grouping, true) {
+        let mut members = g.members;
+        match op {
+            AggOp::TopK => members.sort_by(|a, b| cmp_nan_last(b.f, a.f, true)),
+            AggOp::BottomK => members.sort_by(|a, b| cmp_nan_last(a.f, b.f, false)),
+            _ => {}
+        }
+        members.truncate(k);
+        out.extend(members);
+    }
+    out
+}
+
+/// Orders `a` before `b` when `a` is "better"; NaN sorts after every number.
+fn cmp_nan_last(a: f64, b: f64, _desc: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// `limit_ratio`: a deterministic per-series sample based on the label hash, so the
+/// same series are kept across steps; a negative ratio keeps the complement.
+fn limit_ratio_keeps(labels: &Labels, ratio: f64) -> bool {
+    let h = labels.stable_hash() as f64 / u64::MAX as f64;
+    if ratio >= 0.0 {
+        h < ratio
+    } else {
+        h >= 1.0 + ratio
+    }
+}

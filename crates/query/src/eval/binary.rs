@@ -1,0 +1,319 @@
+//! Binary operators: scalar/vector arithmetic and comparisons, vector matching
+//! (`on`/`ignoring`, `group_left`/`group_right`, 3.x `fill*`) and set operators.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tidemark_model::Labels;
+
+use super::labels_util::{
+    drop_labels, drop_labels_and_name, keep_labels, signature_on, signature_without, Signature,
+};
+use super::{Elem, Evaluator, StepValue};
+use crate::ast::{BinOp, BinaryExpr, Cardinality, VectorMatching};
+use crate::value::QueryError;
+
+/// `op(lhs, rhs)` on floats: the value and whether a comparison holds. For
+/// comparisons the value is the left operand, as in Prometheus.
+pub(crate) fn float_binop(op: BinOp, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        BinOp::Add => (l + r, true),
+        BinOp::Sub => (l - r, true),
+        BinOp::Mul => (l * r, true),
+        BinOp::Div => (l / r, true),
+        BinOp::Mod => (l % r, true),
+        BinOp::Pow => (l.powf(r), true),
+        BinOp::Atan2 => (l.atan2(r), true),
+        BinOp::Eql => (l, l == r),
+        BinOp::Neq => (l, l != r),
+        BinOp::Gtr => (l, l > r),
+        BinOp::Lss => (l, l < r),
+        BinOp::Gte => (l, l >= r),
+        BinOp::Lte => (l, l <= r),
+        BinOp::And | BinOp::Or | BinOp::Unless => (f64::NAN, false),
+    }
+}
+
+/// Operators whose result no longer measures the named metric.
+fn drops_name(op: BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow | BinOp::Atan2
+    )
+}
+
+impl Evaluator<'_> {
+    pub(crate) fn binary<'e>(
+        &'e self,
+        b: &BinaryExpr,
+        t: i64,
+    ) -> Result<StepValue<'e>, QueryError> {
+        let lhs = self.eval(&b.lhs, t)?;
+        let rhs = self.eval(&b.rhs, t)?;
+        let op = b.op;
+        let return_bool = b.modifier.return_bool;
+        match (lhs, rhs) {
+            (StepValue::Scalar(l), StepValue::Scalar(r)) => {
+                let (v, keep) = float_binop(op, l, r);
+                if op.is_comparison() {
+                    Ok(StepValue::Scalar(if keep { 1.0 } else { 0.0 }))
+                } else {
+                    Ok(StepValue::Scalar(v))
+                }
+            }
+            (StepValue::Vector(v), StepValue::Scalar(s)) => Ok(StepValue::Vector(vector_scalar(
+                op,
+                v,
+                s,
+                false,
+                return_bool,
+            ))),
+            (StepValue::Scalar(s), StepValue::Vector(v)) => Ok(StepValue::Vector(vector_scalar(
+                op,
+                v,
+                s,
+                true,
+                return_bool,
+            ))),
+            (StepValue::Vector(l), StepValue::Vector(r)) => {
+                let matching = b.modifier.matching.clone().unwrap_or(VectorMatching {
+                    on: false,
+                    labels: Vec::new(),
+                });
+                let out = match op {
+                    BinOp::And => set_and(l, r, &matching),
+                    BinOp::Or => set_or(l, r, &matching),
+                    BinOp::Unless => set_unless(l, r, &matching),
+                    _ => vector_vector(op, l, r, &b.modifier, &matching)?,
+                };
+                Ok(StepValue::Vector(out))
+            }
+            (l, r) => Err(QueryError::BadData(format!(
+                "binary expression must contain only scalar and instant vector types, got {} {} {}",
+                l.type_name(),
+                op.as_str(),
+                r.type_name()
+            ))),
+        }
+    }
+}
+
+fn vector_scalar(
+    op: BinOp,
+    v: Vec<Elem>,
+    s: f64,
+    scalar_left: bool,
+    return_bool: bool,
+) -> Vec<Elem> {
+    let mut out = Vec::with_capacity(v.len());
+    for mut e in v {
+        let (l, r) = if scalar_left { (s, e.f) } else { (e.f, s) };
+        let (mut value, mut keep) = float_binop(op, l, r);
+        if op.is_comparison() && scalar_left {
+            // The vector element's value is kept even when it is the right operand.
+            value = r;
+        }
+        if return_bool {
+            value = if keep { 1.0 } else { 0.0 };
+            keep = true;
+        }
+        if keep {
+            e.f = value;
+            e.drop_name |= drops_name(op) || return_bool;
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn signature(labels: &Labels, m: &VectorMatching) -> Signature {
+    if m.on {
+        signature_on(labels, &m.labels)
+    } else {
+        signature_without(labels, &m.labels)
+    }
+}
+
+fn set_and(l: Vec<Elem>, r: Vec<Elem>, m: &VectorMatching) -> Vec<Elem> {
+    let rsigs: HashSet<Signature> = r.iter().map(|e| signature(&e.labels, m)).collect();
+    l.into_iter()
+        .filter(|e| rsigs.contains(&signature(&e.labels, m)))
+        .collect()
+}
+
+fn set_or(l: Vec<Elem>, r: Vec<Elem>, m: &VectorMatching) -> Vec<Elem> {
+    let lsigs: HashSet<Signature> = l.iter().map(|e| signature(&e.labels, m)).collect();
+    let mut out = l;
+    out.extend(
+        r.into_iter()
+            .filter(|e| !lsigs.contains(&signature(&e.labels, m))),
+    );
+    out
+}
+
+fn set_unless(l: Vec<Elem>, r: Vec<Elem>, m: &VectorMatching) -> Vec<Elem> {
+    let rsigs: HashSet<Signature> = r.iter().map(|e| signature(&e.labels, m)).collect();
+    l.into_iter()
+        .filter(|e| !rsigs.contains(&signature(&e.labels, m)))
+        .collect()
+}
+
+/// The labels of a match group, for error messages.
+fn match_group_labels(labels: &Labels, m: &VectorMatching) -> Labels {
+    if m.on {
+        keep_labels(labels, &m.labels)
+    } else {
+        drop_labels_and_name(labels, &m.labels)
+    }
+}
+
+/// Arithmetic and comparisons between two vectors. Internally the "many" side is
+/// always on the left (`group_right` swaps the operands and swaps them back when
+/// applying the operator).
+fn vector_vector(
+    op: BinOp,
+    lhs: Vec<Elem>,
+    rhs: Vec<Elem>,
+    modifier: &crate::ast::BinModifier,
+    m: &VectorMatching,
+) -> Result<Vec<Elem>, QueryError> {
+    let (include, swapped) = match &modifier.card {
+        Cardinality::ManyToOne(l) => (l.as_slice(), false),
+        Cardinality::OneToMany(l) => (l.as_slice(), true),
+        _ => (&[][..], false),
+    };
+    let one_to_one = matches!(
+        modifier.card,
+        Cardinality::OneToOne | Cardinality::ManyToMany
+    );
+    let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
+    let return_bool = modifier.return_bool;
+
+    let mut one_by_sig: HashMap<Signature, usize> = HashMap::with_capacity(one.len());
+    for (i, e) in one.iter().enumerate() {
+        let sig = signature(&e.labels, m);
+        if let Some(prev) = one_by_sig.insert(sig, i) {
+            let side = if swapped { "left" } else { "right" };
+            return Err(QueryError::Execution(format!(
+                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                match_group_labels(&e.labels, m),
+                one[prev].labels,
+                e.labels
+            )));
+        }
+    }
+
+    let mut out = Vec::new();
+    let mut matched_one: HashSet<usize> = HashSet::new();
+    // one-to-one: signatures already produced; many-to-one: output label sets per signature.
+    let mut produced: HashMap<Signature, HashSet<Labels>> = HashMap::new();
+    let combine = |ml: &Elem,
+                   ol: &Elem,
+                   mf: f64,
+                   of: f64,
+                   out: &mut Vec<Elem>,
+                   sig: Signature,
+                   produced: &mut HashMap<Signature, HashSet<Labels>>|
+     -> Result<(), QueryError> {
+        let (l, r) = if swapped { (of, mf) } else { (mf, of) };
+        let (mut value, mut keep) = float_binop(op, l, r);
+        if return_bool {
+            value = if keep { 1.0 } else { 0.0 };
+            keep = true;
+        }
+        if !keep {
+            return Ok(());
+        }
+        let labels = result_labels(&ml.labels, &ol.labels, one_to_one, m, include);
+        let entry = produced.entry(sig);
+        match entry {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                if one_to_one {
+                    return Err(QueryError::Execution(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                    ));
+                }
+                if !o.get_mut().insert(labels.clone()) {
+                    return Err(QueryError::Execution(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                            .into(),
+                    ));
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(HashSet::from([labels.clone()]));
+            }
+        }
+        out.push(Elem {
+            labels: Arc::new(labels),
+            f: value,
+            drop_name: ml.drop_name || drops_name(op) || return_bool,
+        });
+        Ok(())
+    };
+
+    for ml in &many {
+        let sig = signature(&ml.labels, m);
+        match one_by_sig.get(&sig) {
+            Some(&oi) => {
+                matched_one.insert(oi);
+                let ol = &one[oi];
+                combine(ml, ol, ml.f, ol.f, &mut out, sig, &mut produced)?;
+            }
+            None => {
+                // The "one" side is missing; fill it if asked to.
+                if let Some(fill) = modifier.fill_rhs {
+                    let synthetic = Elem {
+                        labels: Arc::new(match_group_labels(&ml.labels, m)),
+                        f: fill,
+                        drop_name: false,
+                    };
+                    combine(ml, &synthetic, ml.f, fill, &mut out, sig, &mut produced)?;
+                }
+            }
+        }
+    }
+    if let Some(fill) = modifier.fill_lhs {
+        for (oi, ol) in one.iter().enumerate() {
+            if matched_one.contains(&oi) {
+                continue;
+            }
+            let sig = signature(&ol.labels, m);
+            let synthetic = Elem {
+                labels: Arc::new(match_group_labels(&ol.labels, m)),
+                f: fill,
+                drop_name: false,
+            };
+            combine(&synthetic, ol, fill, ol.f, &mut out, sig, &mut produced)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Prometheus' `resultMetric`: the output labels of one matched pair. The name is
+/// not removed here (delayed name removal flags it instead).
+fn result_labels(
+    many: &Labels,
+    one: &Labels,
+    one_to_one: bool,
+    m: &VectorMatching,
+    include: &[String],
+) -> Labels {
+    let mut labels = if one_to_one {
+        if m.on {
+            keep_labels(many, &m.labels)
+        } else {
+            drop_labels(many, &m.labels)
+        }
+    } else {
+        many.clone()
+    };
+    if !include.is_empty() {
+        let mut b = labels.builder();
+        for name in include {
+            b.set(name, one.get(name).unwrap_or(""));
+        }
+        labels = b.build();
+    }
+    labels
+}

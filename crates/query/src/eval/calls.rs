@@ -1,0 +1,304 @@
+//! Function calls: argument evaluation and dispatch to the kernels in
+//! `crate::functions`, plus the functions that need evaluator context
+//! (`absent`, `scalar`, `vector`, `time`, `timestamp`, `sort*`, date functions).
+
+use std::sync::Arc;
+
+use tidemark_model::{Labels, MatchOp, METRIC_NAME};
+
+use super::{Elem, Evaluator, Matrix, StepValue};
+use crate::ast::{Call, Expr, RangeMode};
+use crate::functions::{self, RangeWindow};
+use crate::value::QueryError;
+
+/// Range functions whose result still measures the input metric.
+fn range_fn_keeps_name(name: &str) -> bool {
+    matches!(name, "last_over_time" | "first_over_time")
+}
+
+impl Evaluator<'_> {
+    pub(crate) fn call<'e>(&'e self, c: &Call, t: i64) -> Result<StepValue<'e>, QueryError> {
+        let name = c.func.as_str();
+        if let Some(kernel) = functions::range_kernel(name) {
+            return self.call_range_kernel(c, kernel, t);
+        }
+        if let Some(k) = functions::math::float_kernel(name) {
+            let v = self.arg_vector(c, 0, t)?;
+            return Ok(StepValue::Vector(map_values(v, k)));
+        }
+        if let Some(k) = functions::date::date_kernel(name) {
+            if c.args.is_empty() {
+                let v = Elem {
+                    labels: Arc::new(Labels::empty()),
+                    f: t as f64 / 1000.0,
+                    drop_name: false,
+                };
+                return Ok(StepValue::Vector(map_values(vec![v], k)));
+            }
+            let v = self.arg_vector(c, 0, t)?;
+            return Ok(StepValue::Vector(map_values(v, k)));
+        }
+        match name {
+            "time" => Ok(StepValue::Scalar(t as f64 / 1000.0)),
+            "pi" => Ok(StepValue::Scalar(std::f64::consts::PI)),
+            "vector" => {
+                let f = self.arg_scalar(c, 0, t)?;
+                Ok(StepValue::Vector(vec![Elem {
+                    labels: Arc::new(Labels::empty()),
+                    f,
+                    drop_name: false,
+                }]))
+            }
+            "scalar" => {
+                let v = self.arg_vector(c, 0, t)?;
+                Ok(StepValue::Scalar(if v.len() == 1 {
+                    v[0].f
+                } else {
+                    f64::NAN
+                }))
+            }
+            "round" => {
+                let v = self.arg_vector(c, 0, t)?;
+                let to = if c.args.len() > 1 {
+                    self.arg_scalar(c, 1, t)?
+                } else {
+                    1.0
+                };
+                Ok(StepValue::Vector(map_values(v, |x| {
+                    functions::math::round(x, to)
+                })))
+            }
+            "clamp" | "clamp_min" | "clamp_max" => {
+                let v = self.arg_vector(c, 0, t)?;
+                let (min, max) = match name {
+                    "clamp" => (self.arg_scalar(c, 1, t)?, self.arg_scalar(c, 2, t)?),
+                    "clamp_min" => (self.arg_scalar(c, 1, t)?, f64::INFINITY),
+                    _ => (f64::NEG_INFINITY, self.arg_scalar(c, 1, t)?),
+                };
+                let out = v
+                    .into_iter()
+                    .filter_map(|e| {
+                        functions::math::clamp(e.f, min, max).map(|f| Elem {
+                            f,
+                            drop_name: true,
+                            ..e
+                        })
+                    })
+                    .collect();
+                Ok(StepValue::Vector(out))
+            }
+            "timestamp" => self.timestamp(c, t),
+            "absent" => {
+                let v = self.arg_vector(c, 0, t)?;
+                Ok(StepValue::Vector(if v.is_empty() {
+                    absent_labels(&c.args[0])
+                } else {
+                    Vec::new()
+                }))
+            }
+            "absent_over_time" => {
+                let m = self.arg_matrix(c, 0, t)?;
+                Ok(StepValue::Vector(if m.series.is_empty() {
+                    absent_labels(&c.args[0])
+                } else {
+                    Vec::new()
+                }))
+            }
+            "sort" | "sort_desc" => {
+                if self.step != 0 {
+                    self.warn(
+                        "PromQL warning: sort is ineffective for range queries since results are always ordered by labels"
+                            .into(),
+                    );
+                }
+                let mut v = self.arg_vector(c, 0, t)?;
+                let desc = name == "sort_desc";
+                v.sort_by(|a, b| {
+                    use std::cmp::Ordering;
+                    match (a.f.is_nan(), b.f.is_nan()) {
+                        (true, true) => Ordering::Equal,
+                        (true, false) => Ordering::Greater,
+                        (false, true) => Ordering::Less,
+                        _ if desc => b.f.partial_cmp(&a.f).unwrap_or(Ordering::Equal),
+                        _ => a.f.partial_cmp(&b.f).unwrap_or(Ordering::Equal),
+                    }
+                });
+                Ok(StepValue::Vector(v))
+            }
+            _ => Err(QueryError::BadData(format!(
+                "function {name:?} is not supported"
+            ))),
+        }
+    }
+
+    fn arg<'e>(&'e self, c: &Call, i: usize, t: i64) -> Result<StepValue<'e>, QueryError> {
+        let e = c.args.get(i).ok_or_else(|| {
+            QueryError::BadData(format!(
+                "expected at least {} argument(s) in call to {:?}",
+                i + 1,
+                c.func
+            ))
+        })?;
+        self.eval(e, t)
+    }
+
+    fn arg_vector(&self, c: &Call, i: usize, t: i64) -> Result<Vec<Elem>, QueryError> {
+        match self.arg(c, i, t)? {
+            StepValue::Vector(v) => Ok(v),
+            other => Err(QueryError::BadData(format!(
+                "expected type instant vector in call to function {:?}, got {}",
+                c.func,
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn arg_scalar(&self, c: &Call, i: usize, t: i64) -> Result<f64, QueryError> {
+        match self.arg(c, i, t)? {
+            StepValue::Scalar(v) => Ok(v),
+            other => Err(QueryError::BadData(format!(
+                "expected type scalar in call to function {:?}, got {}",
+                c.func,
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn arg_matrix<'e>(&'e self, c: &Call, i: usize, t: i64) -> Result<Matrix<'e>, QueryError> {
+        match self.arg(c, i, t)? {
+            StepValue::Matrix(m) => Ok(m),
+            other => Err(QueryError::BadData(format!(
+                "expected type range vector in call to function {:?}, got {}",
+                c.func,
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// Range-vector functions: the one matrix argument plus scalar arguments.
+    fn call_range_kernel<'e>(
+        &'e self,
+        c: &Call,
+        kernel: functions::RangeKernel,
+        t: i64,
+    ) -> Result<StepValue<'e>, QueryError> {
+        let mut matrix = None;
+        let mut scalars = Vec::new();
+        for (i, a) in c.args.iter().enumerate() {
+            match self.eval(a, t)? {
+                StepValue::Matrix(m) if matrix.is_none() => matrix = Some(m),
+                StepValue::Scalar(v) => scalars.push(v),
+                other => {
+                    return Err(QueryError::BadData(format!(
+                        "unexpected {} as argument {} of {:?}",
+                        other.type_name(),
+                        i + 1,
+                        c.func
+                    )))
+                }
+            }
+        }
+        let m = matrix.ok_or_else(|| {
+            QueryError::BadData(format!(
+                "expected a range vector argument in call to {:?}",
+                c.func
+            ))
+        })?;
+        let keep_name = range_fn_keeps_name(&c.func);
+        let mode = match m.mode {
+            RangeMode::Plain => functions::RangeMode::Plain,
+            RangeMode::Anchored => functions::RangeMode::Anchored,
+            RangeMode::Smoothed => functions::RangeMode::Smoothed,
+        };
+        let mut out = Vec::with_capacity(m.series.len());
+        for s in &m.series {
+            let w = RangeWindow {
+                points: &s.points,
+                start_timestamps: &[],
+                range_start_ms: m.range_start,
+                range_end_ms: m.range_end,
+                eval_ms: t,
+                mode,
+            };
+            if let Some(f) = kernel(&w, &scalars)? {
+                out.push(Elem {
+                    labels: s.labels.clone(),
+                    f,
+                    drop_name: s.drop_name || !keep_name,
+                });
+            }
+        }
+        Ok(StepValue::Vector(out))
+    }
+
+    /// `timestamp(v)`: the sample timestamps when `v` is a plain selector, else `t`.
+    fn timestamp<'e>(&'e self, c: &Call, t: i64) -> Result<StepValue<'e>, QueryError> {
+        if let Some(Expr::VectorSelector(vs)) = c.args.first().map(Expr::unparen) {
+            let v = self.vector_selector_with_time(vs, t)?;
+            return Ok(StepValue::Vector(
+                v.into_iter()
+                    .map(|(e, ts)| Elem {
+                        f: ts as f64 / 1000.0,
+                        drop_name: true,
+                        ..e
+                    })
+                    .collect(),
+            ));
+        }
+        let v = self.arg_vector(c, 0, t)?;
+        Ok(StepValue::Vector(
+            v.into_iter()
+                .map(|e| Elem {
+                    f: t as f64 / 1000.0,
+                    drop_name: true,
+                    ..e
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// Applies a per-element float function; the result no longer carries the metric name.
+fn map_values(v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Vec<Elem> {
+    v.into_iter()
+        .map(|e| Elem {
+            f: f(e.f),
+            drop_name: true,
+            ..e
+        })
+        .collect()
+}
+
+/// The single element `absent(...)` returns: the equality matchers of the argument
+/// selector as labels (a label with any other matcher is left out).
+fn absent_labels(arg: &Expr) -> Vec<Elem> {
+    let matchers = match arg.unparen() {
+        Expr::VectorSelector(vs) => &vs.matchers,
+        Expr::MatrixSelector(ms) => &ms.vs.matchers,
+        _ => {
+            return vec![Elem {
+                labels: Arc::new(Labels::empty()),
+                f: 1.0,
+                drop_name: false,
+            }]
+        }
+    };
+    // Prometheus' createLabelsForAbsentFunction, step by step.
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for m in matchers {
+        if m.name == METRIC_NAME {
+            continue;
+        }
+        let present = pairs.iter().any(|(n, _)| *n == m.name);
+        if m.op == MatchOp::Equal && !present {
+            pairs.push((&m.name, &m.value));
+        } else {
+            pairs.retain(|(n, _)| *n != m.name);
+        }
+    }
+    vec![Elem {
+        labels: Arc::new(Labels::from_pairs(pairs)),
+        f: 1.0,
+        drop_name: false,
+    }]
+}

@@ -1,0 +1,385 @@
+//! The evaluator: walks the AST once per evaluation timestamp.
+//!
+//! All selector data is fetched from the [`Queryable`] up front (one `select` per
+//! selector node, covering every step), so stepping is pure in-memory work and the
+//! steps of a range query can run in parallel. Subquery inner results are cached
+//! per (subquery, timestamp) because consecutive outer steps share most of them.
+
+mod aggregate;
+mod binary;
+mod calls;
+mod labels_util;
+mod selectors;
+mod subquery;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use tidemark_model::Labels;
+
+use crate::ast::{AtModifier, DurationExpr, DurationOp, Expr, RangeMode};
+use crate::engine::{EngineOptions, QueryContext};
+use crate::value::{FPoint, InstantSample, QueryError, QueryResult, RangeSeries, Value};
+use crate::Queryable;
+
+pub(crate) use selectors::SeriesData;
+
+/// One element of an instant vector during evaluation.
+#[derive(Debug, Clone)]
+pub(crate) struct Elem {
+    pub labels: Arc<Labels>,
+    pub f: f64,
+    /// Delayed `__name__` removal (Prometheus 3.x): the name stays for matching and
+    /// grouping and is removed when the result leaves the engine.
+    pub drop_name: bool,
+}
+
+/// One series of a range vector for one evaluation step.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeElem<'e> {
+    pub labels: Arc<Labels>,
+    pub points: Cow<'e, [FPoint]>,
+    pub drop_name: bool,
+}
+
+/// A range vector for one step: its series and the window they were cut from.
+#[derive(Debug, Clone)]
+pub(crate) struct Matrix<'e> {
+    pub series: Vec<RangeElem<'e>>,
+    /// Exclusive window start.
+    pub range_start: i64,
+    /// Inclusive window end.
+    pub range_end: i64,
+    pub mode: RangeMode,
+}
+
+/// The value of an expression at one evaluation timestamp.
+#[derive(Debug, Clone)]
+pub(crate) enum StepValue<'e> {
+    Scalar(f64),
+    String(String),
+    Vector(Vec<Elem>),
+    Matrix(Matrix<'e>),
+}
+
+impl StepValue<'_> {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StepValue::Scalar(_) => "scalar",
+            StepValue::String(_) => "string",
+            StepValue::Vector(_) => "instant vector",
+            StepValue::Matrix(_) => "range vector",
+        }
+    }
+}
+
+/// Warnings and infos collected while evaluating (deduplicated, sorted).
+#[derive(Debug, Default)]
+pub(crate) struct Annotations {
+    pub warnings: BTreeSet<String>,
+    pub infos: BTreeSet<String>,
+}
+
+pub(crate) struct Evaluator<'a> {
+    opts: &'a EngineOptions,
+    ctx: &'a QueryContext,
+    deadline: Instant,
+    /// Query start/end/step; `step == 0` for instant queries.
+    start: i64,
+    end: i64,
+    step: i64,
+    /// Prefetched series per selector node id.
+    data: HashMap<usize, Vec<SeriesData>>,
+    subquery_cache: Mutex<HashMap<(usize, i64), Arc<Vec<Elem>>>>,
+    notes: Mutex<Annotations>,
+}
+
+impl<'a> Evaluator<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        q: &'a dyn Queryable,
+        opts: &'a EngineOptions,
+        ctx: &'a QueryContext,
+        deadline: Instant,
+        start: i64,
+        end: i64,
+        step: i64,
+        ast: &Expr,
+    ) -> Result<Evaluator<'a>, QueryError> {
+        let mut ev = Evaluator {
+            opts,
+            ctx,
+            deadline,
+            start,
+            end,
+            step,
+            data: HashMap::new(),
+            subquery_cache: Mutex::new(HashMap::new()),
+            notes: Mutex::new(Annotations::default()),
+        };
+        ev.data = selectors::prefetch(&ev, q, ast)?;
+        Ok(ev)
+    }
+
+    /// Fails when the query was canceled or ran past its deadline.
+    pub(crate) fn check_alive(&self) -> Result<(), QueryError> {
+        if self.ctx.cancel.load(Ordering::Relaxed) {
+            return Err(QueryError::Canceled);
+        }
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout("query execution".into()));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn warn(&self, msg: String) {
+        self.notes
+            .lock()
+            .expect("annotation lock")
+            .warnings
+            .insert(msg);
+    }
+
+    pub(crate) fn info(&self, msg: String) {
+        self.notes
+            .lock()
+            .expect("annotation lock")
+            .infos
+            .insert(msg);
+    }
+
+    /// Resolves a duration expression to milliseconds.
+    pub(crate) fn duration_ms(&self, d: &DurationExpr) -> Result<i64, QueryError> {
+        let secs = self.duration_secs(d)?;
+        if !secs.is_finite() || secs.abs() > 9.2e15 {
+            return Err(QueryError::BadData(format!(
+                "duration out of range: {secs}s"
+            )));
+        }
+        Ok((secs * 1000.0).round() as i64)
+    }
+
+    fn duration_secs(&self, d: &DurationExpr) -> Result<f64, QueryError> {
+        Ok(match d {
+            DurationExpr::Millis(ms) => *ms as f64 / 1000.0,
+            DurationExpr::Seconds(s) => *s,
+            DurationExpr::Step => self.step as f64 / 1000.0,
+            DurationExpr::Range => (self.end - self.start) as f64 / 1000.0,
+            DurationExpr::Neg(x) => -self.duration_secs(x)?,
+            DurationExpr::MinOf(a, b) => self.duration_secs(a)?.min(self.duration_secs(b)?),
+            DurationExpr::MaxOf(a, b) => self.duration_secs(a)?.max(self.duration_secs(b)?),
+            DurationExpr::Binary(op, a, b) => {
+                let (a, b) = (self.duration_secs(a)?, self.duration_secs(b)?);
+                match op {
+                    DurationOp::Add => a + b,
+                    DurationOp::Sub => a - b,
+                    DurationOp::Mul => a * b,
+                    DurationOp::Div => {
+                        if b == 0.0 {
+                            return Err(QueryError::BadData(
+                                "division by zero in duration expression".into(),
+                            ));
+                        }
+                        a / b
+                    }
+                    DurationOp::Mod => {
+                        if b == 0.0 {
+                            return Err(QueryError::BadData(
+                                "modulo by zero in duration expression".into(),
+                            ));
+                        }
+                        a % b
+                    }
+                    DurationOp::Pow => a.powf(b),
+                }
+            }
+        })
+    }
+
+    /// The timestamp an `@` modifier pins evaluation to.
+    pub(crate) fn at_time(&self, at: &AtModifier) -> i64 {
+        match at {
+            AtModifier::Millis(t) => *t,
+            AtModifier::Start => self.start,
+            AtModifier::End => self.end,
+        }
+    }
+
+    /// Evaluates `e` at timestamp `t`.
+    pub(crate) fn eval<'e>(&'e self, e: &Expr, t: i64) -> Result<StepValue<'e>, QueryError> {
+        match e {
+            Expr::Number(v) => Ok(StepValue::Scalar(*v)),
+            Expr::String(s) => Ok(StepValue::String(s.clone())),
+            Expr::Paren(inner) => self.eval(inner, t),
+            Expr::Neg(inner) => Ok(match self.eval(inner, t)? {
+                StepValue::Scalar(v) => StepValue::Scalar(-v),
+                StepValue::Vector(v) => StepValue::Vector(
+                    v.into_iter().map(|e| Elem { f: -e.f, drop_name: true, ..e }).collect(),
+                ),
+                other => {
+                    return Err(QueryError::BadData(format!(
+                        "unary expression only allowed on expressions of type scalar or instant vector, got {:?}",
+                        other.type_name()
+                    )))
+                }
+            }),
+            Expr::VectorSelector(vs) => Ok(StepValue::Vector(self.vector_selector(vs, t)?)),
+            Expr::MatrixSelector(ms) => Ok(StepValue::Matrix(self.matrix_selector(ms, t)?)),
+            Expr::Subquery(sq) => Ok(StepValue::Matrix(self.subquery(sq, t)?)),
+            Expr::Binary(b) => self.binary(b, t),
+            Expr::Aggregate(a) => self.aggregate(a, t),
+            Expr::Call(c) => self.call(c, t),
+        }
+    }
+
+    /// Evaluates `e` expecting an instant vector.
+    pub(crate) fn eval_vector(&self, e: &Expr, t: i64) -> Result<Vec<Elem>, QueryError> {
+        match self.eval(e, t)? {
+            StepValue::Vector(v) => Ok(v),
+            other => Err(QueryError::BadData(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// Evaluates `e` expecting a scalar.
+    pub(crate) fn eval_scalar(&self, e: &Expr, t: i64) -> Result<f64, QueryError> {
+        match self.eval(e, t)? {
+            StepValue::Scalar(v) => Ok(v),
+            other => Err(QueryError::BadData(format!(
+                "expected scalar, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn take_annotations(&self, value: Value) -> QueryResult {
+        let notes = std::mem::take(&mut *self.notes.lock().expect("annotation lock"));
+        QueryResult {
+            value,
+            warnings: notes.warnings.into_iter().collect(),
+            infos: notes.infos.into_iter().collect(),
+        }
+    }
+
+    pub(crate) fn run_instant(&self, ast: &Expr) -> Result<QueryResult, QueryError> {
+        self.check_alive()?;
+        let t = self.start;
+        let value = match self.eval(ast, t)? {
+            StepValue::Scalar(v) => Value::Scalar { t, v },
+            StepValue::String(v) => Value::String { t, v },
+            StepValue::Vector(v) => Value::Vector(finalize_vector(v, t)?),
+            StepValue::Matrix(m) => {
+                let mut out = Vec::with_capacity(m.series.len());
+                let mut seen = BTreeSet::new();
+                for s in m.series {
+                    let labels = final_labels(&s.labels, s.drop_name);
+                    if !seen.insert(labels.clone()) {
+                        return Err(duplicate_labelset());
+                    }
+                    out.push(RangeSeries {
+                        labels,
+                        floats: s.points.into_owned(),
+                        histograms: Vec::new(),
+                    });
+                }
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(out)
+            }
+        };
+        Ok(self.take_annotations(value))
+    }
+
+    pub(crate) fn run_range(&self, ast: &Expr) -> Result<QueryResult, QueryError> {
+        let steps: Vec<i64> = (0..)
+            .map(|i| self.start + i * self.step)
+            .take_while(|t| *t <= self.end)
+            .collect();
+        let results: Vec<Result<StepValue<'_>, QueryError>> = steps
+            .par_iter()
+            .map(|&t| {
+                self.check_alive()?;
+                self.eval(ast, t)
+            })
+            .collect();
+        let mut series: BTreeMap<Labels, Vec<FPoint>> = BTreeMap::new();
+        let mut total_points = 0usize;
+        for (t, r) in steps.iter().copied().zip(results) {
+            match r? {
+                StepValue::Scalar(v) => series.entry(Labels::empty()).or_default().push(FPoint { t, f: v }),
+                StepValue::Vector(v) => {
+                    for s in finalize_vector(v, t)? {
+                        series.entry(s.labels).or_default().push(FPoint { t, f: s.f });
+                    }
+                }
+                other => {
+                    return Err(QueryError::BadData(format!(
+                        "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                        other.type_name()
+                    )))
+                }
+            }
+            total_points = series.values().map(Vec::len).sum();
+            if total_points > self.opts.max_samples {
+                return Err(too_many_samples());
+            }
+        }
+        let _ = total_points;
+        let value = Value::Matrix(
+            series
+                .into_iter()
+                .map(|(labels, floats)| RangeSeries {
+                    labels,
+                    floats,
+                    histograms: Vec::new(),
+                })
+                .collect(),
+        );
+        Ok(self.take_annotations(value))
+    }
+}
+
+pub(crate) fn too_many_samples() -> QueryError {
+    QueryError::Execution(
+        "query processing would load too many samples into memory in query execution".into(),
+    )
+}
+
+fn duplicate_labelset() -> QueryError {
+    QueryError::Execution("vector cannot contain metrics with the same labelset".into())
+}
+
+fn final_labels(labels: &Labels, drop_name: bool) -> Labels {
+    if drop_name && labels.metric_name().is_some() {
+        labels.without_metric_name()
+    } else {
+        labels.clone()
+    }
+}
+
+/// Applies delayed name removal and rejects duplicate label sets, as Prometheus
+/// does when a vector leaves the engine.
+fn finalize_vector(v: Vec<Elem>, t: i64) -> Result<Vec<InstantSample>, QueryError> {
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    let mut out = Vec::with_capacity(v.len());
+    for e in v {
+        let labels = final_labels(&e.labels, e.drop_name);
+        if !seen.insert(labels.clone()) {
+            return Err(duplicate_labelset());
+        }
+        out.push(InstantSample {
+            labels,
+            t,
+            f: e.f,
+            h: None,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,271 @@
+//! Vector and matrix selectors: prefetching from the [`Queryable`] and cutting
+//! per-step samples and windows with Prometheus 3.x semantics (left-open windows,
+//! 5m lookback, stale markers end a series).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tidemark_model::{is_stale_nan, Labels};
+
+use super::{Elem, Evaluator, Matrix, RangeElem};
+use crate::ast::{Expr, MatrixSelector, RangeMode, VectorSelector};
+use crate::value::{FPoint, QueryError};
+use crate::Queryable;
+
+/// One fetched series: its labels and its points sorted by time.
+#[derive(Debug)]
+pub(crate) struct SeriesData {
+    pub labels: Arc<Labels>,
+    /// For instant selectors stale markers are kept (they end the lookback); for
+    /// range selectors they are removed (Prometheus drops them from windows).
+    pub points: Vec<FPoint>,
+}
+
+/// What one selector node needs from storage: `(mint, maxt]` over all steps.
+struct Need {
+    mint: i64,
+    maxt: i64,
+    keep_stale: bool,
+}
+
+/// Fetches the data of every selector in `ast` for the whole evaluation.
+pub(super) fn prefetch(
+    ev: &Evaluator<'_>,
+    q: &dyn Queryable,
+    ast: &Expr,
+) -> Result<HashMap<usize, Vec<SeriesData>>, QueryError> {
+    let mut needs: Vec<(&VectorSelector, Need)> = Vec::new();
+    plan(ev, ast, ev.start, ev.end, &mut needs)?;
+    let mut out = HashMap::with_capacity(needs.len());
+    let mut loaded = 0usize;
+    for (vs, need) in needs {
+        ev.check_alive()?;
+        // Storage bounds are inclusive; our windows are left-open.
+        let series = q.select(&vs.matchers, need.mint.saturating_add(1), need.maxt)?;
+        let mut data = Vec::with_capacity(series.len());
+        for s in series {
+            let points: Vec<FPoint> = s
+                .samples
+                .iter()
+                .filter(|x| need.keep_stale || !is_stale_nan(x.value))
+                .map(|x| FPoint {
+                    t: x.timestamp,
+                    f: x.value,
+                })
+                .collect();
+            loaded += points.len();
+            if loaded > ev.opts.max_samples {
+                return Err(super::too_many_samples());
+            }
+            data.push(SeriesData {
+                labels: Arc::new(s.labels),
+                points,
+            });
+        }
+        data.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out.insert(vs.id, data);
+    }
+    Ok(out)
+}
+
+/// Walks the tree with the interval `[lo, hi]` of timestamps at which `e` will be
+/// evaluated, recording each selector's storage window.
+fn plan<'x>(
+    ev: &Evaluator<'_>,
+    e: &'x Expr,
+    lo: i64,
+    hi: i64,
+    out: &mut Vec<(&'x VectorSelector, Need)>,
+) -> Result<(), QueryError> {
+    match e {
+        Expr::Number(_) | Expr::String(_) => {}
+        Expr::Paren(x) | Expr::Neg(x) => plan(ev, x, lo, hi, out)?,
+        Expr::VectorSelector(vs) => {
+            let (lo, hi) = shifted(ev, vs, lo, hi)?;
+            out.push((
+                vs,
+                Need {
+                    mint: lo - ev.opts.lookback_delta_ms,
+                    maxt: hi,
+                    keep_stale: true,
+                },
+            ));
+        }
+        Expr::MatrixSelector(ms) => {
+            let (lo, hi) = shifted(ev, &ms.vs, lo, hi)?;
+            let range = ev.duration_ms(&ms.range)?;
+            // anchored/smoothed also read the samples around the window edges.
+            let (extra_lo, extra_hi) = match ms.mode {
+                RangeMode::Plain => (0, 0),
+                RangeMode::Anchored => (ev.opts.lookback_delta_ms, 0),
+                RangeMode::Smoothed => (ev.opts.lookback_delta_ms, ev.opts.lookback_delta_ms),
+            };
+            out.push((
+                &ms.vs,
+                Need {
+                    mint: lo - range - extra_lo,
+                    maxt: hi + extra_hi,
+                    keep_stale: false,
+                },
+            ));
+        }
+        Expr::Subquery(sq) => {
+            let (mut lo, mut hi) = (lo, hi);
+            if let Some(at) = &sq.at {
+                lo = ev.at_time(at);
+                hi = lo;
+            }
+            let offset = match &sq.offset {
+                Some(o) => ev.duration_ms(o)?,
+                None => 0,
+            };
+            let range = ev.duration_ms(&sq.range)?;
+            plan(ev, &sq.expr, lo - offset - range, hi - offset, out)?;
+        }
+        Expr::Binary(b) => {
+            plan(ev, &b.lhs, lo, hi, out)?;
+            plan(ev, &b.rhs, lo, hi, out)?;
+        }
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                plan(ev, p, lo, hi, out)?;
+            }
+            plan(ev, &a.expr, lo, hi, out)?;
+        }
+        Expr::Call(c) => {
+            for a in &c.args {
+                plan(ev, a, lo, hi, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies `@` and `offset` to an evaluation interval.
+fn shifted(
+    ev: &Evaluator<'_>,
+    vs: &VectorSelector,
+    lo: i64,
+    hi: i64,
+) -> Result<(i64, i64), QueryError> {
+    let (lo, hi) = match &vs.at {
+        Some(at) => {
+            let t = ev.at_time(at);
+            (t, t)
+        }
+        None => (lo, hi),
+    };
+    let off = match &vs.offset {
+        Some(o) => ev.duration_ms(o)?,
+        None => 0,
+    };
+    Ok((lo - off, hi - off))
+}
+
+impl Evaluator<'_> {
+    /// The reference time of a selector evaluated at `t`: `@` time (or `t`) minus offset.
+    pub(crate) fn selector_time(&self, vs: &VectorSelector, t: i64) -> Result<i64, QueryError> {
+        let base = vs.at.as_ref().map_or(t, |a| self.at_time(a));
+        let off = match &vs.offset {
+            Some(o) => self.duration_ms(o)?,
+            None => 0,
+        };
+        Ok(base - off)
+    }
+
+    fn series_of(&self, id: usize) -> &[SeriesData] {
+        self.data.get(&id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Like [`Evaluator::vector_selector`], also returning each sample's timestamp.
+    pub(crate) fn vector_selector_with_time(
+        &self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> Result<Vec<(Elem, i64)>, QueryError> {
+        let ref_t = self.selector_time(vs, t)?;
+        let lookback = self.opts.lookback_delta_ms;
+        let mut out = Vec::new();
+        for s in self.series_of(vs.id) {
+            // Last point at or before ref_t, inside (ref_t - lookback, ref_t].
+            let idx = s.points.partition_point(|p| p.t <= ref_t);
+            if idx == 0 {
+                continue;
+            }
+            let p = s.points[idx - 1];
+            if p.t <= ref_t - lookback || is_stale_nan(p.f) {
+                continue;
+            }
+            out.push((
+                Elem {
+                    labels: s.labels.clone(),
+                    f: p.f,
+                    drop_name: false,
+                },
+                p.t,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// An instant vector selector at `t`.
+    pub(crate) fn vector_selector(
+        &self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> Result<Vec<Elem>, QueryError> {
+        Ok(self
+            .vector_selector_with_time(vs, t)?
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect())
+    }
+
+    /// A range selector at `t`: the points in `(ref-range, ref]` per series, plus the
+    /// neighbours outside the window that `anchored`/`smoothed` need.
+    pub(crate) fn matrix_selector<'e>(
+        &'e self,
+        ms: &MatrixSelector,
+        t: i64,
+    ) -> Result<Matrix<'e>, QueryError> {
+        let ref_t = self.selector_time(&ms.vs, t)?;
+        let range = self.duration_ms(&ms.range)?;
+        let range_start = ref_t - range;
+        let mut series = Vec::new();
+        for s in self.series_of(ms.vs.id) {
+            let mut lo = s.points.partition_point(|p| p.t <= range_start);
+            let mut hi = s.points.partition_point(|p| p.t <= ref_t);
+            match ms.mode {
+                RangeMode::Plain => {}
+                RangeMode::Anchored => {
+                    if lo > 0 && s.points[lo - 1].t > range_start - self.opts.lookback_delta_ms {
+                        lo -= 1;
+                    }
+                }
+                RangeMode::Smoothed => {
+                    if lo > 0 && s.points[lo - 1].t > range_start - self.opts.lookback_delta_ms {
+                        lo -= 1;
+                    }
+                    if hi < s.points.len() && s.points[hi].t < ref_t + self.opts.lookback_delta_ms {
+                        hi += 1;
+                    }
+                }
+            }
+            if lo >= hi {
+                continue;
+            }
+            series.push(RangeElem {
+                labels: s.labels.clone(),
+                points: Cow::Borrowed(&s.points[lo..hi]),
+                drop_name: false,
+            });
+        }
+        Ok(Matrix {
+            series,
+            range_start,
+            range_end: ref_t,
+            mode: ms.mode,
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! Subqueries: `expr[range:step]` evaluates `expr` at step-aligned timestamps
+//! inside the window and presents the results as a range vector.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Elem, Evaluator, Matrix, RangeElem, StepValue};
+use crate::ast::{RangeMode, Subquery};
+use crate::value::{FPoint, QueryError};
+
+impl Evaluator<'_> {
+    pub(crate) fn subquery<'e>(&'e self, sq: &Subquery, t: i64) -> Result<Matrix<'e>, QueryError> {
+        let base = sq.at.as_ref().map_or(t, |a| self.at_time(a));
+        let offset = match &sq.offset {
+            Some(o) => self.duration_ms(o)?,
+            None => 0,
+        };
+        let range = self.duration_ms(&sq.range)?;
+        let step = match &sq.step {
+            Some(s) => self.duration_ms(s)?,
+            None => self.opts.default_subquery_step_ms,
+        };
+        if step <= 0 {
+            return Err(QueryError::BadData(format!(
+                "zero or negative subquery step: {step}ms"
+            )));
+        }
+        let range_end = base - offset;
+        let range_start = range_end - range;
+        // First step-aligned timestamp after the (left-open) window start, with Go's
+        // truncating division as in Prometheus.
+        let mut ts = step * (range_start / step);
+        if ts <= range_start {
+            ts += step;
+        }
+        let mut order: Vec<(Arc<tidemark_model::Labels>, bool)> = Vec::new();
+        let mut points: HashMap<(Arc<tidemark_model::Labels>, bool), Vec<FPoint>> = HashMap::new();
+        while ts <= range_end {
+            self.check_alive()?;
+            for e in self.subquery_step(sq, ts)?.iter() {
+                let key = (e.labels.clone(), e.drop_name);
+                let entry = points.entry(key.clone()).or_insert_with(|| {
+                    order.push(key);
+                    Vec::new()
+                });
+                entry.push(FPoint { t: ts, f: e.f });
+            }
+            ts += step;
+        }
+        let series = order
+            .into_iter()
+            .map(|key| {
+                let pts = points.remove(&key).unwrap_or_default();
+                RangeElem {
+                    labels: key.0,
+                    points: Cow::Owned(pts),
+                    drop_name: key.1,
+                }
+            })
+            .collect();
+        Ok(Matrix {
+            series,
+            range_start,
+            range_end,
+            mode: RangeMode::Plain,
+        })
+    }
+
+    /// The inner expression's result at `ts`, memoised across outer steps.
+    fn subquery_step(&self, sq: &Subquery, ts: i64) -> Result<Arc<Vec<Elem>>, QueryError> {
+        if let Some(hit) = self
+            .subquery_cache
+            .lock()
+            .expect("subquery cache lock")
+            .get(&(sq.id, ts))
+        {
+            return Ok(hit.clone());
+        }
+        let v = match self.eval(&sq.expr, ts)? {
+            StepValue::Vector(v) => v,
+            StepValue::Scalar(f) => vec![Elem {
+                labels: Arc::new(tidemark_model::Labels::empty()),
+                f,
+                drop_name: false,
+            }],
+            other => {
+                return Err(QueryError::BadData(format!(
+                    "subquery is only allowed on instant vector, got {} instead",
+                    other.type_name()
+                )))
+            }
+        };
+        let v = Arc::new(v);
+        self.subquery_cache
+            .lock()
+            .expect("subquery cache lock")
+            .insert((sq.id, ts), v.clone());
+        Ok(v)
+    }
+}
