@@ -1,0 +1,90 @@
+//! `resets` and `changes`: counting transitions between consecutive points.
+
+use super::{RangeMode, RangeWindow};
+use crate::value::FPoint;
+
+/// `resets`: how often the value dropped.
+pub(crate) fn resets(w: &RangeWindow<'_>) -> Option<f64> {
+    count_transitions(w, |prev, cur| cur < prev)
+}
+
+/// `changes`: how often the value changed; NaN → NaN is not a change.
+pub(crate) fn changes(w: &RangeWindow<'_>) -> Option<f64> {
+    count_transitions(w, |prev, cur| {
+        prev != cur && !(prev.is_nan() && cur.is_nan())
+    })
+}
+
+fn count_transitions(w: &RangeWindow<'_>, is_transition: impl Fn(f64, f64) -> bool) -> Option<f64> {
+    let points = relevant_points(w)?;
+    let n = points
+        .windows(2)
+        .filter(|p| is_transition(p[0].f, p[1].f))
+        .count();
+    Some(n as f64)
+}
+
+/// The points to compare. An anchored window starts at the last point at or before
+/// the window start and needs at least one point inside the window.
+fn relevant_points<'a>(w: &RangeWindow<'a>) -> Option<&'a [FPoint]> {
+    let points = w.points;
+    let last = points.last()?;
+    if w.mode != RangeMode::Anchored {
+        return Some(points);
+    }
+    if last.t <= w.range_start_ms {
+        return None;
+    }
+    let first = points[..points.len() - 1]
+        .partition_point(|p| p.t <= w.range_start_ms)
+        .saturating_sub(1);
+    Some(&points[first..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(values: &[f64]) -> Vec<FPoint> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| FPoint {
+                t: i as i64 * 10_000,
+                f,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counts_drops_and_changes() {
+        let p = pts(&[1.0, 2.0, 0.0, 0.0, 5.0, 3.0, f64::NAN, f64::NAN, 1.0]);
+        let w = RangeWindow::plain(&p, -1, 80_000);
+        // Drops: 2→0, 5→3. NaN comparisons are false.
+        assert_eq!(resets(&w), Some(2.0));
+        // Changes: 1→2, 2→0, 0→5, 5→3, 3→NaN, NaN→1 (NaN→NaN is not a change).
+        assert_eq!(changes(&w), Some(6.0));
+        let single = pts(&[4.0]);
+        assert_eq!(changes(&RangeWindow::plain(&single, -1, 0)), Some(0.0));
+        assert_eq!(changes(&RangeWindow::plain(&[], -1, 0)), None);
+    }
+
+    #[test]
+    fn anchored_window_compares_with_the_sample_before_the_start() {
+        let p = pts(&[5.0, 7.0, 1.0, 1.0]);
+        // Window (15s, 30s]: anchored starts from the 10s point (7).
+        let mut w = RangeWindow::plain(&p[1..], 15_000, 30_000);
+        w.mode = RangeMode::Anchored;
+        assert_eq!(resets(&w), Some(1.0));
+        assert_eq!(changes(&w), Some(1.0));
+        // Evaluator passes more history than needed: still starts at 7.
+        let w2 = RangeWindow { points: &p, ..w };
+        assert_eq!(changes(&w2), Some(1.0));
+        // No point inside the window.
+        let w3 = RangeWindow {
+            points: &p[..2],
+            ..w
+        };
+        assert_eq!(changes(&w3), None);
+    }
+}

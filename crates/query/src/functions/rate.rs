@@ -1,0 +1,476 @@
+//! `rate`, `increase`, `delta`, `irate` and `idelta` over float samples.
+//!
+//! Plain range selectors use Prometheus' extrapolation (see [`extrapolated_rate`]);
+//! `anchored` and `smoothed` selectors use the boundary-value approach of
+//! [`extended_rate`]. Histogram samples are the evaluator's business.
+
+use super::{RangeMode, RangeWindow};
+use crate::value::FPoint;
+
+/// Which of the three extrapolating functions is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RateKind {
+    /// `delta`: a gauge difference, no counter-reset handling, not per second.
+    Delta,
+    /// `increase`: counter difference with reset handling, not per second.
+    Increase,
+    /// `rate`: `increase` divided by the range in seconds.
+    Rate,
+}
+
+impl RateKind {
+    fn is_counter(self) -> bool {
+        self != RateKind::Delta
+    }
+    fn is_rate(self) -> bool {
+        self == RateKind::Rate
+    }
+}
+
+/// Dispatches on the selector mode: anchored/smoothed windows use
+/// [`extended_rate`], plain windows [`extrapolated_rate`].
+pub(crate) fn rate_like(w: &RangeWindow<'_>, kind: RateKind) -> Option<f64> {
+    match w.mode {
+        RangeMode::Plain => extrapolated_rate(
+            w.points,
+            w.start_timestamps,
+            w.range_start_ms,
+            w.range_end_ms,
+            kind,
+        ),
+        RangeMode::Anchored | RangeMode::Smoothed => extended_rate(
+            w.points,
+            w.range_start_ms,
+            w.range_end_ms,
+            w.mode == RangeMode::Smoothed,
+            kind,
+        ),
+    }
+}
+
+/// Prometheus' extrapolated rate over the points of a left-open window
+/// `(range_start_ms, range_end_ms]`.
+///
+/// Needs at least two points, otherwise there is no result. The raw difference
+/// (plus, for counters, the value before every drop) is extrapolated towards each
+/// window boundary: all the way if the gap to the boundary is below 1.1× the
+/// average sample interval, otherwise by half an average interval only (the series
+/// probably starts or ends inside the window). For counters the extrapolation
+/// toward the start never goes below the point where the counter would be zero.
+///
+/// `start_timestamps` is either empty or parallel to `points`; a start timestamp
+/// that moves past the previous sample marks a counter reset even without a drop.
+pub(crate) fn extrapolated_rate(
+    points: &[FPoint],
+    start_timestamps: &[i64],
+    range_start_ms: i64,
+    range_end_ms: i64,
+    kind: RateKind,
+) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let first = points[0];
+    let last = points[points.len() - 1];
+    let mut result = last.f - first.f;
+    if kind.is_counter() {
+        for (i, pair) in points.windows(2).enumerate() {
+            let (prev, cur) = (pair[0], pair[1]);
+            let st_reset = i + 1 < start_timestamps.len()
+                && is_start_timestamp_reset(
+                    start_timestamps[i],
+                    prev.t,
+                    start_timestamps[i + 1],
+                    cur.t,
+                );
+            if cur.f < prev.f || st_reset {
+                result += prev.f;
+            }
+        }
+    }
+
+    let mut duration_to_start = (first.t - range_start_ms) as f64 / 1000.0;
+    let mut duration_to_end = (range_end_ms - last.t) as f64 / 1000.0;
+    let sampled_interval = (last.t - first.t) as f64 / 1000.0;
+    let average_interval = sampled_interval / (points.len() - 1) as f64;
+    let threshold = average_interval * 1.1;
+
+    if duration_to_start >= threshold {
+        duration_to_start = average_interval / 2.0;
+    }
+    if kind.is_counter() && result > 0.0 && first.f >= 0.0 {
+        // A counter cannot have been negative: stop extrapolating at its zero point.
+        let duration_to_zero = sampled_interval * (first.f / result);
+        if duration_to_zero < duration_to_start {
+            duration_to_start = duration_to_zero;
+        }
+    }
+    if duration_to_end >= threshold {
+        duration_to_end = average_interval / 2.0;
+    }
+
+    let mut factor = (sampled_interval + duration_to_start + duration_to_end) / sampled_interval;
+    if kind.is_rate() {
+        factor /= range_seconds(range_start_ms, range_end_ms);
+    }
+    Some(result * factor)
+}
+
+/// Rate for `anchored` and `smoothed` selectors: the difference between the values
+/// at the window boundaries, without extrapolation.
+///
+/// `points` may extend past the window: anchored windows include the last sample at
+/// or before `range_start_ms`; smoothed windows additionally include the first
+/// sample after `range_end_ms`, and boundary values are linearly interpolated
+/// (for counters, across a reset the earlier point counts as 0).
+pub(crate) fn extended_rate(
+    points: &[FPoint],
+    range_start_ms: i64,
+    range_end_ms: i64,
+    smoothed: bool,
+    kind: RateKind,
+) -> Option<f64> {
+    if points.is_empty() {
+        return None;
+    }
+    let is_counter = kind.is_counter();
+    let mut last_idx = points.len() - 1;
+    // Index of the last point at or before the start (0 if there is none).
+    let mut first_idx = points[..last_idx]
+        .partition_point(|p| p.t <= range_start_ms)
+        .saturating_sub(1);
+    if smoothed {
+        last_idx = points[..last_idx].partition_point(|p| p.t < range_end_ms);
+    }
+    if points[last_idx].t <= range_start_ms {
+        return None;
+    }
+
+    let left = if smoothed && points[first_idx].t < range_start_ms {
+        interpolate(
+            points[first_idx],
+            points[first_idx + 1],
+            range_start_ms,
+            is_counter,
+        )
+    } else {
+        points[first_idx].f
+    };
+    let right = if smoothed && last_idx > 0 && points[last_idx].t > range_end_ms {
+        interpolate(
+            points[last_idx - 1],
+            points[last_idx],
+            range_end_ms,
+            is_counter,
+        )
+    } else {
+        points[last_idx].f
+    };
+
+    let mut result = right - left;
+    if is_counter {
+        // Boundary resets are already handled by the interpolation; only points
+        // strictly inside the window take part in the reset correction.
+        if points[first_idx].t <= range_start_ms {
+            first_idx += 1;
+        }
+        let end = if points[last_idx].t >= range_end_ms {
+            last_idx
+        } else {
+            last_idx + 1
+        };
+        let inner = if first_idx < end {
+            &points[first_idx..end]
+        } else {
+            &[][..]
+        };
+        result += counter_reset_correction(left, right, inner);
+    }
+    if kind.is_rate() {
+        result /= range_seconds(range_start_ms, range_end_ms);
+    }
+    Some(result)
+}
+
+/// `irate` (`is_rate`) and `idelta`: the last two points only.
+///
+/// `irate` treats a drop (or a start-timestamp reset) as a counter reset and then
+/// uses the last value as the increase; both are per second for `irate`. No result
+/// with fewer than two points or two points at the same timestamp.
+pub(crate) fn instant_value(
+    points: &[FPoint],
+    start_timestamps: &[i64],
+    is_rate: bool,
+) -> Option<f64> {
+    let n = points.len();
+    if n < 2 {
+        return None;
+    }
+    let (prev, cur) = (points[n - 2], points[n - 1]);
+    let interval_ms = cur.t - prev.t;
+    if interval_ms == 0 {
+        return None;
+    }
+    let st_reset = start_timestamps.len() == n
+        && is_start_timestamp_reset(
+            start_timestamps[n - 2],
+            prev.t,
+            start_timestamps[n - 1],
+            cur.t,
+        );
+    let mut v = cur.f;
+    if !is_rate || !(cur.f < prev.f || st_reset) {
+        v = cur.f - prev.f;
+    }
+    if is_rate {
+        v /= interval_ms as f64 / 1000.0;
+    }
+    Some(v)
+}
+
+/// Whether a sample's start timestamp (OTel-style "created" time) shows a counter
+/// reset since the previous sample. A start timestamp of 0 means "unknown"; one in
+/// the future of its own sample is ignored as invalid. A start timestamp equal to
+/// the previous sample's time is a reset only when the previous start was known
+/// (delta-style series), not for cumulative series with unknown start.
+pub(crate) fn is_start_timestamp_reset(prev_st: i64, prev_t: i64, cur_st: i64, cur_t: i64) -> bool {
+    if cur_st == 0 || cur_st > cur_t || cur_st < prev_t {
+        return false;
+    }
+    if cur_st > prev_t {
+        return true;
+    }
+    prev_st != 0
+}
+
+fn range_seconds(range_start_ms: i64, range_end_ms: i64) -> f64 {
+    (range_end_ms - range_start_ms) as f64 / 1000.0
+}
+
+/// Linear interpolation at `t` between `p1` and `p2`; for counters a drop from `p1`
+/// to `p2` means the counter restarted from 0.
+fn interpolate(p1: FPoint, p2: FPoint, t: i64, is_counter: bool) -> f64 {
+    let y1 = if is_counter && p2.f < p1.f { 0.0 } else { p1.f };
+    y1 + (p2.f - y1) * (t - p1.t) as f64 / (p2.t - p1.t) as f64
+}
+
+/// Sum of the values lost at every counter drop along `left, points…, right`.
+fn counter_reset_correction(left: f64, right: f64, points: &[FPoint]) -> f64 {
+    let mut correction = 0.0;
+    let mut prev = left;
+    for p in points {
+        if p.f < prev {
+            correction += prev;
+        }
+        prev = p.f;
+    }
+    if right < prev {
+        correction += prev;
+    }
+    correction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Points `v0, v0+step, …` every `interval_ms`, starting at `t0`.
+    fn series(t0: i64, interval_ms: i64, values: &[f64]) -> Vec<FPoint> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| FPoint {
+                t: t0 + i as i64 * interval_ms,
+                f,
+            })
+            .collect()
+    }
+
+    fn linear(t0: i64, interval_ms: i64, start: f64, step: f64, n: usize) -> Vec<FPoint> {
+        let v: Vec<f64> = (0..n).map(|i| start + step * i as f64).collect();
+        series(t0, interval_ms, &v)
+    }
+
+    fn approx(a: f64, b: f64) {
+        assert!(
+            (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+            "{a} != {b}"
+        );
+    }
+
+    /// The points of a `load 5m`-style series that fall into `(start, end]`.
+    fn window(pts: &[FPoint], start: i64, end: i64) -> Vec<FPoint> {
+        pts.iter()
+            .copied()
+            .filter(|p| p.t > start && p.t <= end)
+            .collect()
+    }
+
+    const M: i64 = 60_000;
+
+    // functions.test "increase(http_requests_total[100m])" at 50m: every sample of
+    // the series is in range, so only the zero clamp limits extrapolation.
+    #[test]
+    fn increase_clamps_extrapolation_at_counter_zero() {
+        let cases: [(Vec<FPoint>, f64); 4] = [
+            (linear(0, 5 * M, 0.0, 10.0, 11), 100.0),
+            (
+                series(
+                    0,
+                    5 * M,
+                    &[
+                        0.0, 18.0, 36.0, 54.0, 72.0, 90.0, 0.0, 18.0, 36.0, 54.0, 72.0, 90.0,
+                    ],
+                ),
+                162.0,
+            ),
+            (linear(0, 5 * M, 10.0, 10.0, 11), 105.0),
+            (linear(0, 5 * M, 1.0, 10.0, 11), 101.0),
+        ];
+        for (pts, want) in cases {
+            let w = window(&pts, -50 * M, 50 * M);
+            approx(
+                extrapolated_rate(&w, &[], -50 * M, 50 * M, RateKind::Increase).unwrap(),
+                want,
+            );
+        }
+        // "increase(http_requests_total[30m])" at 30m over 0 1 2 3 2 3 4 → 7.
+        let pts = series(0, 5 * M, &[0.0, 1.0, 2.0, 3.0, 2.0, 3.0, 4.0]);
+        let w = window(&pts, 0, 30 * M);
+        approx(
+            extrapolated_rate(&w, &[], 0, 30 * M, RateKind::Increase).unwrap(),
+            7.0,
+        );
+    }
+
+    // functions.test "rate(calculate_rate_window_total[50m])" = 0.26666666666666666 and
+    // "rate(testcounter_zero_cutoff_total[20m])" at 10m (load 4m).
+    #[test]
+    fn rate_per_second_and_zero_cutoff() {
+        let pts = linear(0, 5 * M, 0.0, 80.0, 11);
+        let w = window(&pts, 0, 50 * M);
+        approx(
+            extrapolated_rate(&w, &[], 0, 50 * M, RateKind::Rate).unwrap(),
+            0.26666666666666666,
+        );
+        for (start_value, want) in [(0.0, 0.5), (60.0, 0.55), (120.0, 0.6), (300.0, 0.6)] {
+            let pts = linear(0, 4 * M, start_value, 240.0, 11);
+            let w = window(&pts, -10 * M, 10 * M);
+            approx(
+                extrapolated_rate(&w, &[], -10 * M, 10 * M, RateKind::Rate).unwrap(),
+                want,
+            );
+        }
+    }
+
+    // Like functions.test "rate(testcounter_reset_middle_total[50m])" (0+27x4 0+27x5
+    // → 0.08), with steps of 10: window (0,50m] holds 10 20 30 40 0 10 20 30 40 50.
+    #[test]
+    fn counter_reset_adds_previous_value() {
+        let vals: Vec<f64> = [
+            0.0, 27.0, 54.0, 81.0, 108.0, 0.0, 27.0, 54.0, 81.0, 108.0, 135.0,
+        ]
+        .to_vec();
+        let pts = series(0, 5 * M, &vals);
+        approx(
+            extrapolated_rate(&pts[1..], &[], 0, 50 * M, RateKind::Rate).unwrap(),
+            0.08,
+        );
+        let vals = [
+            0.0, 10.0, 20.0, 30.0, 40.0, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0,
+        ];
+        let pts = series(0, 300_000, &vals);
+        let window = &pts[1..];
+        let inc = extrapolated_rate(window, &[], 0, 3_000_000, RateKind::Increase).unwrap();
+        // Raw 50-10 = 40 plus 40 at the reset = 80 over 45m, extrapolated to 50m.
+        approx(inc, 80.0 * 50.0 / 45.0);
+        // delta ignores the reset.
+        let d = extrapolated_rate(window, &[], 0, 3_000_000, RateKind::Delta).unwrap();
+        approx(d, 40.0 * 50.0 / 45.0);
+    }
+
+    #[test]
+    fn counter_extrapolation_stops_at_zero() {
+        // 5, 15 at t=50s and 60s in window (0, 60s]: average interval 10s, gap to start
+        // 50s > 11s so extrapolate 5s; zero point is 5s before the first sample.
+        let pts = series(50_000, 10_000, &[5.0, 15.0]);
+        let inc = extrapolated_rate(&pts, &[], 0, 60_000, RateKind::Increase).unwrap();
+        approx(inc, 10.0 * (10.0 + 5.0) / 10.0);
+        // With a first value of 1, the zero point (1s) is closer than 5s.
+        let pts = series(50_000, 10_000, &[1.0, 11.0]);
+        let inc = extrapolated_rate(&pts, &[], 0, 60_000, RateKind::Increase).unwrap();
+        approx(inc, 10.0 * (10.0 + 1.0) / 10.0);
+        // delta has no zero clamp.
+        let d = extrapolated_rate(&pts, &[], 0, 60_000, RateKind::Delta).unwrap();
+        approx(d, 10.0 * 15.0 / 10.0);
+    }
+
+    #[test]
+    fn fewer_than_two_points_give_nothing() {
+        assert_eq!(
+            extrapolated_rate(&series(0, 1, &[1.0]), &[], -10, 0, RateKind::Rate),
+            None
+        );
+        assert_eq!(instant_value(&series(0, 1, &[1.0]), &[], true), None);
+    }
+
+    #[test]
+    fn start_timestamp_reset_counts_without_drop() {
+        let pts = series(10_000, 10_000, &[5.0, 7.0]);
+        // Second sample started after the first one was taken: a reset.
+        let st = [1_000, 15_000];
+        let inc = extrapolated_rate(&pts, &st, 0, 20_000, RateKind::Increase).unwrap();
+        let plain = extrapolated_rate(&pts, &[], 0, 20_000, RateKind::Increase).unwrap();
+        assert!(inc > plain);
+        assert!(is_start_timestamp_reset(0, 10, 10, 20) == false);
+        assert!(is_start_timestamp_reset(5, 10, 10, 20));
+        assert!(!is_start_timestamp_reset(5, 10, 0, 20));
+        assert!(!is_start_timestamp_reset(5, 10, 30, 20));
+    }
+
+    // functions.test: irate(http_requests_total[50m]) at 50m for 0+10x10 / 0+20x10
+    // = 10/300 and 20/300; with a reset, irate uses the last value.
+    #[test]
+    fn irate_and_idelta() {
+        let pts = linear(0, 300_000, 0.0, 10.0, 11);
+        approx(instant_value(&pts, &[], true).unwrap(), 10.0 / 300.0);
+        approx(instant_value(&pts, &[], false).unwrap(), 10.0);
+        let reset = series(0, 10_000, &[100.0, 7.0]);
+        approx(instant_value(&reset, &[], true).unwrap(), 0.7);
+        approx(instant_value(&reset, &[], false).unwrap(), -93.0);
+        assert_eq!(instant_value(&series(5, 0, &[1.0, 2.0]), &[], true), None);
+    }
+
+    // extended_vectors.test style: anchored increase takes the sample at or before
+    // the window start as the left value and does not extrapolate.
+    #[test]
+    fn anchored_increase_uses_boundary_samples() {
+        let pts = series(0, 10_000, &[1.0, 2.0, 3.0, 0.0, 2.0]);
+        // Window (10s, 40s]: left = value at 10s (2), right = value at 40s (2),
+        // one reset dropping from 3 → +3.
+        let v = extended_rate(&pts, 10_000, 40_000, false, RateKind::Increase).unwrap();
+        approx(v, 3.0);
+        let v = extended_rate(&pts, 10_000, 40_000, false, RateKind::Delta).unwrap();
+        approx(v, 0.0);
+        let v = extended_rate(&pts, 10_000, 40_000, false, RateKind::Rate).unwrap();
+        approx(v, 0.1);
+        // Nothing after the start: no result.
+        assert_eq!(
+            extended_rate(&pts[..2], 10_000, 40_000, false, RateKind::Rate),
+            None
+        );
+    }
+
+    #[test]
+    fn smoothed_delta_interpolates_at_boundaries() {
+        let pts = series(0, 10_000, &[0.0, 10.0, 20.0]);
+        // Window (5s, 15s]: interpolated 5 → 15.
+        let v = extended_rate(&pts, 5_000, 15_000, true, RateKind::Delta).unwrap();
+        approx(v, 10.0);
+        // Counter reset between the boundary neighbours: earlier point counts as 0.
+        let pts = series(0, 10_000, &[8.0, 2.0]);
+        let v = extended_rate(&pts, 5_000, 15_000, true, RateKind::Increase).unwrap();
+        // left = 0 + 2*0.5 = 1, right = 2 (last sample inside), no further reset.
+        approx(v, 1.0);
+    }
+}
