@@ -1,24 +1,54 @@
 //! Tidemark's storage engine.
 //!
-//! CONTRACT STUB: the public API below is fixed so that the server can be built
-//! against it; the storage work replaces every body. Keep these signatures (adding
-//! methods or fields is fine).
+//! Writes go to a segmented, checksummed write-ahead log and an in-memory buffer;
+//! the buffer is flushed into immutable, compressed, checksummed *parts* inside
+//! per-day *partitions* that background merges compact. The on-disk format is
+//! described in `docs/storage-format.md`.
+//!
+//! This file is the public facade; the engine lives in the private modules.
 
 pub mod encoding;
+
+mod background;
+mod buffer;
+mod engine;
+mod fsutil;
+mod index;
+mod merge;
+mod metrics;
+mod part;
+mod partition;
+mod query;
+mod retention;
+mod samples;
+mod series;
+mod snapshot;
+mod status;
+mod time;
+mod wal;
+mod wire;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tidemark_model::{Labels, Matcher, Tenant, TimeSeries};
 
+use crate::engine::Engine;
+
+/// The version written to `<data>/FORMAT`; bumped on any incompatible on-disk change.
+pub const FORMAT_VERSION: u32 = 1;
+
 /// When the WAL is fsynced. See docs/storage-format.md for what each protects against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
     /// fsync before every append returns (group commit batches concurrent writers).
+    /// An acknowledged append survives a process crash and a power loss.
     EveryBatch,
-    /// fsync in the background at this interval.
+    /// fsync in the background at this interval. An acknowledged append survives a
+    /// process crash; a power loss may lose up to one interval of appends.
     Interval(Duration),
-    /// never fsync; the OS decides.
+    /// never fsync the WAL; the OS decides. A process crash loses nothing that reached
+    /// the OS; a power loss may lose everything since the last flush to a part.
     Never,
 }
 
@@ -55,10 +85,19 @@ impl Default for StorageOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("I/O error on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("corrupt data in {file} at offset {offset}: {reason}")]
-    Corrupt { file: PathBuf, offset: u64, reason: String },
-    #[error("the query matches more than {limit} series; narrow the matchers or raise the series limit")]
+    Corrupt {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error(
+        "the query matches more than {limit} series; narrow the matchers or raise the series limit"
+    )]
     TooManySeries { limit: usize },
     #[error("storage is closed")]
     Closed,
@@ -87,77 +126,131 @@ pub struct TsdbStatus {
 
 /// The storage engine. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Storage {
-    _opts: StorageOptions,
+    engine: std::sync::Arc<Engine>,
 }
 
 impl Storage {
     /// Opens (or creates) the data directory, replays the unflushed WAL tail, starts background work.
     pub fn open(opts: StorageOptions) -> Result<Storage, StorageError> {
-        Ok(Storage { _opts: opts })
+        Ok(Storage {
+            engine: Engine::open(opts)?,
+        })
     }
 
     /// Appends a batch. Returns once the batch is durable per the fsync policy.
-    pub fn append(&self, _tenant: Tenant, _series: &[TimeSeries]) -> Result<AppendStats, StorageError> {
-        Err(StorageError::Closed)
+    ///
+    /// Samples may arrive in any order. Two samples of one series with the same
+    /// timestamp resolve to the greater value under IEEE-754 total order
+    /// (`f64::total_cmp`), whatever order they were written in.
+    pub fn append(
+        &self,
+        tenant: Tenant,
+        series: &[TimeSeries],
+    ) -> Result<AppendStats, StorageError> {
+        self.engine.append(tenant, series)
     }
 
     /// Series matching all matchers with samples in `[start_ms, end_ms]`, samples sorted and deduplicated.
-    pub fn select(&self, _tenant: Tenant, _matchers: &[Matcher], _start_ms: i64, _end_ms: i64) -> Result<Vec<TimeSeries>, StorageError> {
-        Err(StorageError::Closed)
+    pub fn select(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, StorageError> {
+        self.engine.select(tenant, matchers, start_ms, end_ms)
     }
 
     /// Label sets of series matching any of the matcher sets (union), sorted, at most `limit` (0 = no limit).
-    pub fn series(&self, _tenant: Tenant, _matcher_sets: &[Vec<Matcher>], _start_ms: i64, _end_ms: i64, _limit: usize) -> Result<Vec<Labels>, StorageError> {
-        Err(StorageError::Closed)
+    pub fn series(
+        &self,
+        tenant: Tenant,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>, StorageError> {
+        self.engine
+            .series(tenant, matcher_sets, start_ms, end_ms, limit)
     }
 
     /// Sorted label names of matching series (all series when `matcher_sets` is empty).
-    pub fn label_names(&self, _tenant: Tenant, _matcher_sets: &[Vec<Matcher>], _start_ms: i64, _end_ms: i64, _limit: usize) -> Result<Vec<String>, StorageError> {
-        Err(StorageError::Closed)
+    pub fn label_names(
+        &self,
+        tenant: Tenant,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        self.engine
+            .label_names(tenant, matcher_sets, start_ms, end_ms, limit)
     }
 
     /// Sorted values of `name` over matching series.
-    pub fn label_values(&self, _tenant: Tenant, _name: &str, _matcher_sets: &[Vec<Matcher>], _start_ms: i64, _end_ms: i64, _limit: usize) -> Result<Vec<String>, StorageError> {
-        Err(StorageError::Closed)
+    pub fn label_values(
+        &self,
+        tenant: Tenant,
+        name: &str,
+        matcher_sets: &[Vec<Matcher>],
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        self.engine
+            .label_values(tenant, name, matcher_sets, start_ms, end_ms, limit)
     }
 
     /// Deletes matching series (tombstones); returns how many series were deleted.
-    pub fn delete_series(&self, _tenant: Tenant, _matchers: &[Matcher]) -> Result<u64, StorageError> {
-        Err(StorageError::Closed)
+    /// Later samples with the same labels start a new series.
+    pub fn delete_series(&self, tenant: Tenant, matchers: &[Matcher]) -> Result<u64, StorageError> {
+        self.engine.delete_series(tenant, matchers)
     }
 
     /// Turns the in-memory buffer into parts now.
     pub fn flush(&self) -> Result<(), StorageError> {
-        Err(StorageError::Closed)
+        self.engine.flush()
     }
 
     /// Flushes, then merges parts as far as possible.
     pub fn force_merge(&self) -> Result<(), StorageError> {
-        Err(StorageError::Closed)
+        self.engine.force_merge()
     }
 
     /// Creates a consistent hard-link snapshot; returns its name.
     pub fn create_snapshot(&self) -> Result<String, StorageError> {
-        Err(StorageError::Closed)
+        self.engine.create_snapshot()
     }
 
     pub fn list_snapshots(&self) -> Result<Vec<String>, StorageError> {
-        Err(StorageError::Closed)
+        self.engine.list_snapshots()
     }
 
-    pub fn delete_snapshot(&self, _name: &str) -> Result<(), StorageError> {
-        Err(StorageError::Closed)
+    pub fn delete_snapshot(&self, name: &str) -> Result<(), StorageError> {
+        self.engine.delete_snapshot(name)
     }
 
-    pub fn tsdb_status(&self, _tenant: Tenant, _top_n: usize) -> Result<TsdbStatus, StorageError> {
-        Err(StorageError::Closed)
+    pub fn tsdb_status(&self, tenant: Tenant, top_n: usize) -> Result<TsdbStatus, StorageError> {
+        self.engine.tsdb_status(tenant, top_n)
     }
 
     /// Appends the engine's self-metrics in Prometheus text format (`tidemark_storage_*`).
-    pub fn write_metrics(&self, _out: &mut String) {}
+    pub fn write_metrics(&self, out: &mut String) {
+        self.engine.write_metrics(out)
+    }
 
     /// Flushes everything and stops background work. Later calls fail with `Closed`.
     pub fn close(&self) -> Result<(), StorageError> {
-        Ok(())
+        self.engine.close()
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Err(e) = self.engine.close() {
+            if !matches!(e, StorageError::Closed) {
+                tracing::error!(error = %e, "closing storage on drop failed");
+            }
+        }
     }
 }

@@ -1,0 +1,116 @@
+//! The in-memory buffer: samples appended since the last flush, sharded by series id
+//! so concurrent writers rarely contend.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tidemark_model::Sample;
+
+use crate::samples;
+use crate::series::SeriesId;
+
+const SHARDS: usize = 64;
+/// Rough per-sample and per-series memory cost, for the flush-on-memory-pressure trigger.
+const SAMPLE_BYTES: u64 = std::mem::size_of::<Sample>() as u64;
+const SERIES_OVERHEAD_BYTES: u64 = 64;
+
+pub(crate) struct Buffer {
+    shards: Box<[Mutex<HashMap<SeriesId, Vec<Sample>>>]>,
+    bytes: AtomicU64,
+}
+
+impl Buffer {
+    pub(crate) fn new() -> Buffer {
+        Buffer {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    fn shard(&self, id: SeriesId) -> &Mutex<HashMap<SeriesId, Vec<Sample>>> {
+        &self.shards[(id as usize) % SHARDS]
+    }
+
+    pub(crate) fn add(&self, id: SeriesId, new: &[Sample]) {
+        let mut shard = self.shard(id).lock();
+        let mut added = new.len() as u64 * SAMPLE_BYTES;
+        let entry = shard.entry(id).or_insert_with(|| {
+            added += SERIES_OVERHEAD_BYTES;
+            Vec::new()
+        });
+        entry.extend_from_slice(new);
+        self.bytes.fetch_add(added, Ordering::Relaxed);
+    }
+
+    /// Appends this series' buffered samples in `[start, end]` (unsorted) to `out`.
+    pub(crate) fn collect(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<Sample>) {
+        if let Some(v) = self.shard(id).lock().get(&id) {
+            out.extend(
+                v.iter()
+                    .filter(|s| s.timestamp >= start && s.timestamp <= end),
+            );
+        }
+    }
+
+    pub(crate) fn remove_series(&self, id: SeriesId) {
+        self.shard(id).lock().remove(&id);
+    }
+
+    /// Moves everything out, leaving the buffer empty.
+    pub(crate) fn take(&self) -> FrozenBuffer {
+        let mut series = HashMap::new();
+        for shard in self.shards.iter() {
+            series.extend(std::mem::take(&mut *shard.lock()));
+        }
+        self.bytes.store(0, Ordering::Relaxed);
+        for v in series.values_mut() {
+            samples::sort_and_resolve(v);
+        }
+        FrozenBuffer { series }
+    }
+
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// A buffer being written to parts: read-only, each series sorted and resolved.
+pub(crate) struct FrozenBuffer {
+    pub series: HashMap<SeriesId, Vec<Sample>>,
+}
+
+impl FrozenBuffer {
+    pub(crate) fn collect(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<Sample>) {
+        if let Some(v) = self.series.get(&id) {
+            let lo = v.partition_point(|s| s.timestamp < start);
+            let hi = v.partition_point(|s| s.timestamp <= end);
+            out.extend_from_slice(&v[lo..hi.max(lo)]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_sorts_resolves_and_empties() {
+        let b = Buffer::new();
+        b.add(7, &[Sample::new(3, 1.0), Sample::new(1, 1.0)]);
+        b.add(7, &[Sample::new(3, 2.0)]);
+        assert!(b.bytes() > 0);
+        let mut got = Vec::new();
+        b.collect(7, 2, 10, &mut got);
+        assert_eq!(got.len(), 2);
+        let frozen = b.take();
+        assert_eq!(
+            frozen.series[&7],
+            vec![Sample::new(1, 1.0), Sample::new(3, 2.0)]
+        );
+        assert_eq!(b.bytes(), 0);
+        let mut got = Vec::new();
+        b.collect(7, 0, 10, &mut got);
+        assert!(got.is_empty());
+    }
+}

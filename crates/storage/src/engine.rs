@@ -1,0 +1,462 @@
+//! The engine: owns every component and implements the write path, flush and open.
+//! Reads live in [`crate::query`], background work in [`crate::background`].
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tidemark_model::{Labels, Sample, Tenant, TimeSeries};
+
+use crate::background::Background;
+use crate::buffer::{Buffer, FrozenBuffer};
+use crate::fsutil::{self, io_err, DirLock};
+use crate::index::SeriesIndex;
+use crate::metrics::{Metrics, RejectReason};
+use crate::part::PartWriter;
+use crate::partition::Partitions;
+use crate::series::{SeriesId, SeriesRegistry};
+use crate::time::{self, Day};
+use crate::wal::{self, Wal, WalRecord};
+use crate::{AppendStats, FsyncPolicy, StorageError, StorageOptions, FORMAT_VERSION};
+
+const FORMAT_FILE: &str = "FORMAT";
+
+/// A frozen buffer waiting to become parts, with the last WAL segment it covers.
+pub(crate) struct PendingFlush {
+    pub data: FrozenBuffer,
+    pub sealed_segment: u64,
+}
+
+pub(crate) struct Engine {
+    pub opts: StorageOptions,
+    pub root: PathBuf,
+    _lock: DirLock,
+    pub registry: SeriesRegistry,
+    pub index: SeriesIndex,
+    pub wal: Wal,
+    pub buffer: Buffer,
+    /// Buffers being (or failed to be) written to parts; still served to readers.
+    pub pending: RwLock<Vec<Arc<PendingFlush>>>,
+    pub partitions: Partitions,
+    /// Appends hold it shared; a flush holds it exclusively for the instant it seals
+    /// the WAL segment and swaps the buffer, so both cut at the same record.
+    ingest_gate: RwLock<()>,
+    flush_lock: Mutex<()>,
+    /// Serialises merges, retention and snapshots (which must not see parts vanish).
+    pub maintenance_lock: Mutex<()>,
+    next_part_seq: AtomicU64,
+    pub metrics: Metrics,
+    closed: AtomicBool,
+    background: Mutex<Option<Background>>,
+}
+
+impl Engine {
+    pub(crate) fn open(opts: StorageOptions) -> Result<Arc<Engine>, StorageError> {
+        if opts.flush_interval.is_zero() {
+            return Err(StorageError::Invalid(
+                "flush_interval must be positive".into(),
+            ));
+        }
+        let root = opts.path.clone();
+        fsutil::create_dir_all(&root)?;
+        let lock = DirLock::acquire(&root)?;
+        check_format_file(&root)?;
+        let index_dir = root.join("index");
+        fsutil::create_dir_all(&index_dir)?;
+        fsutil::create_dir_all(&root.join("snapshots"))?;
+
+        let metrics = Metrics::default();
+        let (registry, reg_report) = SeriesRegistry::open(&index_dir)?;
+        if reg_report.corrupt {
+            metrics.corruptions.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                dropped_bytes = reg_report.truncated_bytes,
+                "series registry had a corrupt record; tail dropped"
+            );
+        }
+        let (partitions, part_report) =
+            Partitions::open(&root.join("data"), &root.join("quarantine"))?;
+        let quarantined = part_report.quarantined.len() as u64;
+        metrics
+            .corruptions
+            .fetch_add(quarantined, Ordering::Relaxed);
+        metrics
+            .quarantined_parts
+            .fetch_add(quarantined, Ordering::Relaxed);
+        registry.reserve_ids_through(part_report.max_series_id);
+
+        let index = SeriesIndex::default();
+        for (day, parts) in partitions.all() {
+            for part in parts {
+                for id in part.series_ids() {
+                    if let Some(info) = registry.info(id) {
+                        index.add(info.tenant, day, id, &info.labels);
+                    }
+                }
+            }
+        }
+
+        let buffer = Buffer::new();
+        let cutoff = retention_cutoff(&opts);
+        let fsync_on_rotate = opts.fsync != FsyncPolicy::Never;
+        let (wal, replay) = Wal::open(&root.join("wal"), fsync_on_rotate, |rec| {
+            replay_record(&registry, &index, &buffer, cutoff, rec)
+        })?;
+        metrics
+            .corruptions
+            .fetch_add(replay.corrupt_records, Ordering::Relaxed);
+        metrics
+            .wal_replayed_records
+            .fetch_add(replay.records, Ordering::Relaxed);
+        tracing::info!(
+            path = %root.display(),
+            wal_segments = replay.segments,
+            wal_records = replay.records,
+            series = registry.live_count(),
+            "storage opened"
+        );
+
+        let engine = Arc::new(Engine {
+            opts,
+            root,
+            _lock: lock,
+            registry,
+            index,
+            wal,
+            buffer,
+            pending: RwLock::new(Vec::new()),
+            partitions,
+            ingest_gate: RwLock::new(()),
+            flush_lock: Mutex::new(()),
+            maintenance_lock: Mutex::new(()),
+            next_part_seq: AtomicU64::new(part_report.max_part_seq + 1),
+            metrics,
+            closed: AtomicBool::new(false),
+            background: Mutex::new(None),
+        });
+        *engine.background.lock() = Some(Background::start(&engine));
+        Ok(engine)
+    }
+
+    pub(crate) fn check_open(&self) -> Result<(), StorageError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn next_part_seq(&self) -> u64 {
+        self.next_part_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn append(
+        &self,
+        tenant: Tenant,
+        batch: &[TimeSeries],
+    ) -> Result<AppendStats, StorageError> {
+        self.check_open()?;
+        let cutoff = retention_cutoff(&self.opts);
+        let mut stats = AppendStats::default();
+        let mut accepted: Vec<(&Labels, Cow<'_, [Sample]>)> = Vec::with_capacity(batch.len());
+        for ts in batch {
+            if ts.samples.is_empty() {
+                continue;
+            }
+            if ts.labels.is_empty() {
+                stats.rejected += ts.samples.len() as u64;
+                self.metrics
+                    .reject(RejectReason::EmptyLabels, ts.samples.len() as u64);
+                continue;
+            }
+            let samples: Cow<'_, [Sample]> = if ts.samples.iter().all(|s| s.timestamp >= cutoff) {
+                Cow::Borrowed(&ts.samples)
+            } else {
+                let kept: Vec<Sample> = ts
+                    .samples
+                    .iter()
+                    .copied()
+                    .filter(|s| s.timestamp >= cutoff)
+                    .collect();
+                let dropped = (ts.samples.len() - kept.len()) as u64;
+                stats.rejected += dropped;
+                self.metrics.reject(RejectReason::TooOld, dropped);
+                Cow::Owned(kept)
+            };
+            if !samples.is_empty() {
+                accepted.push((&ts.labels, samples));
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(stats);
+        }
+        let raw = wal::encode_samples(tenant, accepted.iter().map(|(l, s)| (*l, s.as_ref())));
+        let clock = {
+            let _gate = self.ingest_gate.read();
+            let ids = accepted
+                .iter()
+                .map(|(labels, _)| self.registry.get_or_create(tenant, labels))
+                .collect::<Result<Vec<_>, _>>()?;
+            let clock = self.wal.append(&raw)?;
+            for ((labels, samples), id) in accepted.iter().zip(ids) {
+                insert_samples(&self.index, &self.buffer, tenant, id, labels, samples);
+            }
+            clock
+        };
+        if self.opts.fsync == FsyncPolicy::EveryBatch {
+            self.wal.sync_through(clock)?;
+        }
+        stats.series = accepted.len() as u64;
+        stats.samples = accepted.iter().map(|(_, s)| s.len() as u64).sum();
+        self.metrics
+            .rows_ingested
+            .fetch_add(stats.samples, Ordering::Relaxed);
+        if self.buffer.bytes() > self.opts.memory_budget_bytes / 4 {
+            if let Some(bg) = self.background.lock().as_ref() {
+                bg.request_flush();
+            }
+        }
+        Ok(stats)
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), StorageError> {
+        self.check_open()?;
+        self.flush_inner()
+    }
+
+    /// Seals the WAL, freezes the buffer and writes every pending buffer to parts.
+    pub(crate) fn flush_inner(&self) -> Result<(), StorageError> {
+        let _flushing = self.flush_lock.lock();
+        {
+            let _gate = self.ingest_gate.write();
+            if self.buffer.bytes() > 0 || !self.wal.current_segment_is_empty() {
+                let sealed_segment = self.wal.seal()?;
+                let data = self.buffer.take();
+                self.pending.write().push(Arc::new(PendingFlush {
+                    data,
+                    sealed_segment,
+                }));
+            }
+        }
+        let pending: Vec<Arc<PendingFlush>> = self.pending.read().clone();
+        for p in pending {
+            if let Err(e) = self.write_pending(&p) {
+                self.metrics.flush_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+            self.wal.checkpoint(p.sealed_segment)?;
+            self.pending.write().retain(|x| !Arc::ptr_eq(x, &p));
+            self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn write_pending(&self, p: &PendingFlush) -> Result<(), StorageError> {
+        // Parts may only name ids the registry has made durable.
+        self.registry.sync()?;
+        let cutoff = retention_cutoff(&self.opts);
+        let mut ids: Vec<SeriesId> = p
+            .data
+            .series
+            .keys()
+            .copied()
+            .filter(|id| !self.registry.is_deleted(*id))
+            .collect();
+        ids.sort_unstable();
+        let mut by_day: std::collections::BTreeMap<Day, Vec<(SeriesId, &[Sample])>> =
+            Default::default();
+        for id in ids {
+            let samples = &p.data.series[&id];
+            let start = samples.partition_point(|s| s.timestamp < cutoff);
+            let mut rest = &samples[start..];
+            while let Some(first) = rest.first() {
+                let day = time::day_of(first.timestamp);
+                let n = rest.partition_point(|s| time::day_of(s.timestamp) == day);
+                by_day.entry(day).or_default().push((id, &rest[..n]));
+                rest = &rest[n..];
+            }
+        }
+        for (day, series) in by_day {
+            let mut writer = PartWriter::create(
+                &self.partitions.partition_dir(day),
+                self.next_part_seq(),
+                0,
+                day,
+            )?;
+            for (id, samples) in series {
+                if let Err(e) = writer.add_series(id, samples) {
+                    writer.discard();
+                    return Err(e);
+                }
+            }
+            if let Some(part) = writer.finish(Vec::new())? {
+                self.partitions.add(day, part);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn delete_series(
+        &self,
+        tenant: Tenant,
+        matchers: &[tidemark_model::Matcher],
+    ) -> Result<u64, StorageError> {
+        self.check_open()?;
+        if matchers.is_empty() {
+            return Err(StorageError::Invalid(
+                "delete_series needs at least one matcher".into(),
+            ));
+        }
+        // Exclusive, so no append can slip a sample for these series between the
+        // WAL record and the registry change.
+        let _gate = self.ingest_gate.write();
+        let ids = self.index.select(tenant, Day::MIN..=Day::MAX, matchers);
+        let infos: Vec<(SeriesId, Labels)> = ids
+            .iter()
+            .filter_map(|&id| self.registry.info(id).map(|i| (id, i.labels.clone())))
+            .collect();
+        if infos.is_empty() {
+            return Ok(0);
+        }
+        let labels: Vec<Labels> = infos.iter().map(|(_, l)| l.clone()).collect();
+        let clock = self.wal.append(&wal::encode_delete(tenant, &labels))?;
+        if self.opts.fsync != FsyncPolicy::Never {
+            self.wal.sync_through(clock)?;
+        }
+        let ids: Vec<SeriesId> = infos.iter().map(|(id, _)| *id).collect();
+        self.registry.delete(&ids)?;
+        self.index.remove_series(&ids);
+        for &id in &ids {
+            self.buffer.remove_series(id);
+        }
+        self.metrics
+            .series_deleted
+            .fetch_add(ids.len() as u64, Ordering::Relaxed);
+        Ok(ids.len() as u64)
+    }
+
+    pub(crate) fn close(&self) -> Result<(), StorageError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(bg) = self.background.lock().take() {
+            bg.stop();
+        }
+        self.flush_inner()?;
+        self.wal.sync_all()?;
+        self.registry.sync()
+    }
+
+    /// Takes a part out of service after a read found it corrupt.
+    pub(crate) fn quarantine_from_error(&self, err: &StorageError) {
+        let StorageError::Corrupt { file, .. } = err else {
+            return;
+        };
+        let Some(part_dir) = file.parent() else {
+            return;
+        };
+        self.metrics.corruptions.fetch_add(1, Ordering::Relaxed);
+        match self.partitions.quarantine(part_dir) {
+            Ok(true) => {
+                self.metrics
+                    .quarantined_parts
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(part = %part_dir.display(), error = %err, "corrupt part quarantined");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(part = %part_dir.display(), error = %e, "could not quarantine corrupt part")
+            }
+        }
+    }
+
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// Oldest timestamp still inside retention.
+pub(crate) fn retention_cutoff(opts: &StorageOptions) -> i64 {
+    let ms = i64::try_from(opts.retention.as_millis()).unwrap_or(i64::MAX);
+    time::now_ms().saturating_sub(ms)
+}
+
+fn insert_samples(
+    index: &SeriesIndex,
+    buffer: &Buffer,
+    tenant: Tenant,
+    id: SeriesId,
+    labels: &Labels,
+    samples: &[Sample],
+) {
+    let mut last_day = None;
+    for s in samples {
+        let day = time::day_of(s.timestamp);
+        if last_day != Some(day) {
+            index.add(tenant, day, id, labels);
+            last_day = Some(day);
+        }
+    }
+    buffer.add(id, samples);
+}
+
+fn replay_record(
+    registry: &SeriesRegistry,
+    index: &SeriesIndex,
+    buffer: &Buffer,
+    cutoff: i64,
+    rec: WalRecord,
+) -> Result<(), StorageError> {
+    match rec {
+        WalRecord::Samples { tenant, series } => {
+            for (labels, mut samples) in series {
+                samples.retain(|s| s.timestamp >= cutoff);
+                if labels.is_empty() || samples.is_empty() {
+                    continue;
+                }
+                let id = registry.get_or_create(tenant, &labels)?;
+                insert_samples(index, buffer, tenant, id, &labels, &samples);
+            }
+        }
+        WalRecord::Delete { tenant, series } => {
+            let ids: Vec<SeriesId> = series
+                .iter()
+                .filter_map(|l| registry.lookup(tenant, l))
+                .collect();
+            if !ids.is_empty() {
+                registry.delete(&ids)?;
+                index.remove_series(&ids);
+                for &id in &ids {
+                    buffer.remove_series(id);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates `<root>/FORMAT` or checks that the existing one names our version.
+fn check_format_file(root: &Path) -> Result<(), StorageError> {
+    let path = root.join(FORMAT_FILE);
+    let expected = format!("tidemark-storage {FORMAT_VERSION}\n");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s == expected => Ok(()),
+        Ok(s) => Err(StorageError::Invalid(format!(
+            "{}: unsupported storage format {:?} (this build reads {:?})",
+            path.display(),
+            s.trim(),
+            expected.trim()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let tmp = root.join("FORMAT.tmp");
+            std::fs::write(&tmp, &expected).map_err(io_err(&tmp))?;
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+            fsutil::sync_dir(root)
+        }
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}

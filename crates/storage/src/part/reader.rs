@@ -1,0 +1,169 @@
+//! Opening a part and reading its blocks, verifying every checksum.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use tidemark_model::Sample;
+
+use super::{
+    BlockRef, PartMeta, BLOCKS_FILE, INDEX_ENTRY_BYTES, INDEX_FILE, INDEX_MAGIC, META_FILE,
+};
+use crate::encoding;
+use crate::fsutil::{corrupt, io_err, read_checksummed};
+use crate::series::SeriesId;
+use crate::StorageError;
+
+/// An open part: metadata and block index in memory, blocks read on demand.
+pub(crate) struct Part {
+    pub dir: PathBuf,
+    pub meta: PartMeta,
+    index: Vec<BlockRef>,
+    blocks: File,
+    blocks_path: PathBuf,
+    pub size_bytes: u64,
+}
+
+impl Part {
+    /// Opens and verifies the metadata and index (not the blocks: those are checked
+    /// when read, so opening stays fast).
+    pub(crate) fn open(dir: &Path) -> Result<Part, StorageError> {
+        let meta = PartMeta::read(&dir.join(META_FILE))?;
+        let index_path = dir.join(INDEX_FILE);
+        let raw = read_checksummed(&index_path)?;
+        if raw.len() < 8 || &raw[..4] != INDEX_MAGIC {
+            return Err(corrupt(&index_path, 0, "bad index header"));
+        }
+        let body = &raw[8..];
+        if body.len() % INDEX_ENTRY_BYTES != 0 {
+            return Err(corrupt(
+                &index_path,
+                8,
+                "index size is not a whole number of entries",
+            ));
+        }
+        let index: Vec<BlockRef> = body
+            .chunks_exact(INDEX_ENTRY_BYTES)
+            .map(BlockRef::decode)
+            .collect();
+        if index.len() as u64 != meta.blocks {
+            return Err(corrupt(&index_path, 8, "block count differs from meta.txt"));
+        }
+        let blocks_path = dir.join(BLOCKS_FILE);
+        let blocks = File::open(&blocks_path).map_err(io_err(&blocks_path))?;
+        let blocks_len = blocks.metadata().map_err(io_err(&blocks_path))?.len();
+        for (i, b) in index.iter().enumerate() {
+            let entry_offset = (8 + i * INDEX_ENTRY_BYTES) as u64;
+            if b.offset
+                .checked_add(u64::from(b.len))
+                .is_none_or(|end| end > blocks_len)
+            {
+                return Err(corrupt(
+                    &index_path,
+                    entry_offset,
+                    "block extends past the end of blocks.bin",
+                ));
+            }
+            if i > 0 && (index[i - 1].series, index[i - 1].min_ts) > (b.series, b.min_ts) {
+                return Err(corrupt(
+                    &index_path,
+                    entry_offset,
+                    "index entries out of order",
+                ));
+            }
+        }
+        let size_bytes = blocks_len + raw.len() as u64;
+        Ok(Part {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            blocks,
+            blocks_path,
+            size_bytes,
+        })
+    }
+
+    /// Distinct series ids in this part, ascending.
+    pub(crate) fn series_ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
+        let mut last = None;
+        self.index.iter().filter_map(move |b| {
+            if last == Some(b.series) {
+                None
+            } else {
+                last = Some(b.series);
+                Some(b.series)
+            }
+        })
+    }
+
+    /// Blocks of `series`, in time order.
+    pub(crate) fn blocks_of(&self, series: SeriesId) -> &[BlockRef] {
+        let lo = self.index.partition_point(|b| b.series < series);
+        let hi = self.index.partition_point(|b| b.series <= series);
+        &self.index[lo..hi]
+    }
+
+    /// Appends the series' samples overlapping `[start, end]` (whole blocks, unfiltered) to `out`.
+    pub(crate) fn read_series(
+        &self,
+        series: SeriesId,
+        start: i64,
+        end: i64,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), StorageError> {
+        if self.meta.max_ts < start || self.meta.min_ts > end {
+            return Ok(());
+        }
+        let mut raw = Vec::new();
+        let (mut ts, mut vals) = (Vec::new(), Vec::new());
+        for b in self.blocks_of(series) {
+            if b.max_ts < start || b.min_ts > end {
+                continue;
+            }
+            self.read_block(b, &mut raw, &mut ts, &mut vals)?;
+            out.extend(ts.iter().zip(&vals).map(|(&t, &v)| Sample::new(t, v)));
+        }
+        Ok(())
+    }
+
+    fn read_block(
+        &self,
+        b: &BlockRef,
+        raw: &mut Vec<u8>,
+        ts: &mut Vec<i64>,
+        vals: &mut Vec<f64>,
+    ) -> Result<(), StorageError> {
+        raw.resize(b.len as usize, 0);
+        self.blocks
+            .read_exact_at(raw, b.offset)
+            .map_err(io_err(&self.blocks_path))?;
+        if crc32fast::hash(raw) != b.crc {
+            return Err(corrupt(
+                &self.blocks_path,
+                b.offset,
+                "block checksum mismatch",
+            ));
+        }
+        ts.clear();
+        vals.clear();
+        encoding::decode_block(raw, ts, vals).map_err(|e| {
+            corrupt(
+                &self.blocks_path,
+                b.offset,
+                format!("undecodable block: {e}"),
+            )
+        })?;
+        let consistent = ts.len() == b.count as usize
+            && ts.first() == Some(&b.min_ts)
+            && ts.last() == Some(&b.max_ts)
+            && ts.windows(2).all(|w| w[0] < w[1]);
+        if !consistent {
+            return Err(corrupt(
+                &self.blocks_path,
+                b.offset,
+                "block contents disagree with the index",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! The read path: series selection through the day index, then samples merged from
+//! the buffer, pending flushes and parts, resolved and deduplicated with the same
+//! rules as merges ([`crate::samples`]).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use tidemark_model::{Labels, Matcher, Sample, Tenant, TimeSeries};
+
+use crate::engine::{Engine, PendingFlush};
+use crate::part::Part;
+use crate::samples;
+use crate::series::{SeriesId, SeriesInfo};
+use crate::time;
+use crate::StorageError;
+
+/// Below this many series a select runs on the calling thread; rayon's hand-off costs more.
+const PARALLEL_MIN_SERIES: usize = 32;
+
+impl Engine {
+    pub(crate) fn select(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<TimeSeries>, StorageError> {
+        self.check_open()?;
+        if start > end {
+            return Ok(Vec::new());
+        }
+        let ids = self
+            .index
+            .select(tenant, time::days_in(start, end), matchers);
+        let limit = self.opts.max_series_per_select;
+        if limit > 0 && ids.len() > limit {
+            return Err(StorageError::TooManySeries { limit });
+        }
+        let series: Vec<(SeriesId, Arc<SeriesInfo>)> = ids
+            .into_iter()
+            .filter_map(|id| self.registry.info(id).map(|i| (id, i)))
+            .collect();
+        let parts = self.partitions.parts_between(start, end);
+        let pending: Vec<Arc<PendingFlush>> = self.pending.read().clone();
+        let read =
+            |(id, info): &(SeriesId, Arc<SeriesInfo>)| -> Result<Option<TimeSeries>, StorageError> {
+                let samples = self.read_samples(*id, start, end, &parts, &pending)?;
+                Ok((!samples.is_empty()).then(|| TimeSeries::new(info.labels.clone(), samples)))
+            };
+        let results: Result<Vec<Option<TimeSeries>>, StorageError> =
+            if series.len() >= PARALLEL_MIN_SERIES {
+                series.par_iter().map(read).collect()
+            } else {
+                series.iter().map(read).collect()
+            };
+        let mut out: Vec<TimeSeries> = match results {
+            Ok(v) => v.into_iter().flatten().collect(),
+            Err(e) => {
+                self.quarantine_from_error(&e);
+                return Err(e);
+            }
+        };
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    fn read_samples(
+        &self,
+        id: SeriesId,
+        start: i64,
+        end: i64,
+        parts: &[Arc<Part>],
+        pending: &[Arc<PendingFlush>],
+    ) -> Result<Vec<Sample>, StorageError> {
+        let mut out = Vec::new();
+        for part in parts {
+            part.read_series(id, start, end, &mut out)?;
+        }
+        for p in pending {
+            p.data.collect(id, start, end, &mut out);
+        }
+        self.buffer.collect(id, start, end, &mut out);
+        samples::sort_and_resolve(&mut out);
+        samples::apply_dedup_interval(&mut out, self.dedup_interval_ms());
+        samples::retain_range(&mut out, start, end);
+        Ok(out)
+    }
+
+    pub(crate) fn dedup_interval_ms(&self) -> i64 {
+        i64::try_from(self.opts.dedup_interval.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Label sets of series matching any matcher set (all series when there is none).
+    fn matching_labels(
+        &self,
+        tenant: Tenant,
+        matcher_sets: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Arc<SeriesInfo>>, StorageError> {
+        self.check_open()?;
+        if start > end {
+            return Ok(Vec::new());
+        }
+        let days = time::days_in(start, end);
+        let mut ids: Vec<SeriesId> = if matcher_sets.is_empty() {
+            self.index.select(tenant, days, &[])
+        } else {
+            matcher_sets
+                .iter()
+                .flat_map(|m| self.index.select(tenant, days.clone(), m))
+                .collect()
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| self.registry.info(id))
+            .collect())
+    }
+
+    pub(crate) fn series(
+        &self,
+        tenant: Tenant,
+        matcher_sets: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+        limit: usize,
+    ) -> Result<Vec<Labels>, StorageError> {
+        let mut out: Vec<Labels> = self
+            .matching_labels(tenant, matcher_sets, start, end)?
+            .iter()
+            .map(|i| i.labels.clone())
+            .collect();
+        out.sort();
+        truncate(&mut out, limit);
+        Ok(out)
+    }
+
+    pub(crate) fn label_names(
+        &self,
+        tenant: Tenant,
+        matcher_sets: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut names = BTreeSet::new();
+        for info in self.matching_labels(tenant, matcher_sets, start, end)? {
+            for l in &info.labels {
+                if !names.contains(&l.name) {
+                    names.insert(l.name.clone());
+                }
+            }
+        }
+        let mut out: Vec<String> = names.into_iter().collect();
+        truncate(&mut out, limit);
+        Ok(out)
+    }
+
+    pub(crate) fn label_values(
+        &self,
+        tenant: Tenant,
+        name: &str,
+        matcher_sets: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut values = BTreeSet::new();
+        for info in self.matching_labels(tenant, matcher_sets, start, end)? {
+            if let Some(v) = info.labels.get(name) {
+                if !values.contains(v) {
+                    values.insert(v.to_string());
+                }
+            }
+        }
+        let mut out: Vec<String> = values.into_iter().collect();
+        truncate(&mut out, limit);
+        Ok(out)
+    }
+}
+
+fn truncate<T>(v: &mut Vec<T>, limit: usize) {
+    if limit > 0 {
+        v.truncate(limit);
+    }
+}
