@@ -15,6 +15,7 @@
 //!   `le`-bucket histograms.
 //! * [`labels`]: `label_replace`, `label_join`, `sort_by_label` ordering.
 
+pub(crate) mod annotations;
 pub(crate) mod counting;
 pub(crate) mod date;
 pub(crate) mod go_fmt;

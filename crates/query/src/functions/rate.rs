@@ -461,6 +461,94 @@ mod tests {
         );
     }
 
+    /// The points an evaluator hands over for `metric[range]` at `t` in each mode.
+    fn select(all: &[FPoint], start: i64, end: i64, mode: RangeMode) -> Vec<FPoint> {
+        let mut from = all.partition_point(|p| p.t <= start);
+        if mode != RangeMode::Plain && from > 0 {
+            from -= 1;
+        }
+        let mut to = all.partition_point(|p| p.t <= end);
+        if mode == RangeMode::Smoothed && to < all.len() {
+            to += 1;
+        }
+        all[from..to].to_vec()
+    }
+
+    // extended_vectors.test "Reference from PROM-52: Complete dataset":
+    // `load 15s metric 1+1x4 9+1x4`, increase(metric[1m] <mode>) at 5s, 20s, … 125s.
+    #[test]
+    fn prom52_reference_dataset() {
+        let all = series(
+            0,
+            15_000,
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 9.0, 10.0, 11.0, 12.0, 13.0],
+        );
+        let third = 1.0 / 3.0;
+        let expected = [
+            (
+                RangeMode::Plain,
+                [
+                    None,
+                    Some(1.8333333333333333),
+                    Some(2.8333333333333333),
+                    Some(4.0),
+                    Some(4.0),
+                    Some(8.0),
+                    Some(8.0),
+                    Some(8.0),
+                    Some(4.0),
+                ],
+            ),
+            (
+                RangeMode::Anchored,
+                [
+                    Some(0.0),
+                    Some(1.0),
+                    Some(2.0),
+                    Some(3.0),
+                    Some(4.0),
+                    Some(7.0),
+                    Some(7.0),
+                    Some(7.0),
+                    Some(7.0),
+                ],
+            ),
+            (
+                RangeMode::Smoothed,
+                [
+                    Some(third),
+                    Some(1.0 + third),
+                    Some(2.0 + third),
+                    Some(3.0 + third),
+                    Some(5.0),
+                    Some(7.0),
+                    Some(7.0),
+                    Some(7.0),
+                    Some(6.0),
+                ],
+            ),
+        ];
+        for (mode, want) in expected {
+            for (i, want) in want.iter().enumerate() {
+                let t = 5_000 + 15_000 * i as i64;
+                let pts = select(&all, t - 60_000, t, mode);
+                let w = RangeWindow {
+                    points: &pts,
+                    start_timestamps: &[],
+                    range_start_ms: t - 60_000,
+                    range_end_ms: t,
+                    eval_ms: t,
+                    mode,
+                };
+                let got = rate_like(&w, RateKind::Increase);
+                match (got, want) {
+                    (Some(g), Some(w)) => approx(g, *w),
+                    (g, w) => assert_eq!(g, *w, "{mode:?} at {t}"),
+                }
+            }
+        }
+    }
+
     #[test]
     fn smoothed_delta_interpolates_at_boundaries() {
         let pts = series(0, 10_000, &[0.0, 10.0, 20.0]);
