@@ -136,6 +136,8 @@ impl Engine {
             closed: AtomicBool::new(false),
             background: Mutex::new(None),
         });
+        // Expired partitions go before anything is served.
+        engine.enforce_retention()?;
         *engine.background.lock() = Some(Background::start(&engine));
         Ok(engine)
     }

@@ -86,30 +86,16 @@ fn unflushed_samples_are_replayed_from_the_wal() {
         // Simulate a crash: skip close() so nothing else is flushed.
         std::mem::forget(s);
     }
-    // forget() kept the directory lock's file descriptor open in this process;
-    // flock locks are per open file description, so reopen via a fresh path name
-    // is not enough. Copy the directory instead, like a crash image.
+    // forget() keeps the directory lock held by this process, so open a copy: a
+    // crash image of the directory.
     let copy = tempfile::tempdir().unwrap();
-    copy_dir(dir.path(), copy.path());
+    copy_tree(dir.path(), copy.path());
     let s = open(copy.path());
     let got = select_all(&s, "m");
     assert_eq!(
         got[0].samples,
         vec![Sample::new(t0, 1.0), Sample::new(t0 + 1, 2.0)]
     );
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }
 
 #[test]

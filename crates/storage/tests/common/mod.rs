@@ -55,3 +55,17 @@ pub fn select_all(s: &Storage, name: &str) -> Vec<TimeSeries> {
     s.select(Tenant::DEFAULT, &name_is(name), i64::MIN / 2, i64::MAX / 2)
         .expect("select")
 }
+
+/// Recursively copies a directory (a "crash image" of a data directory).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
