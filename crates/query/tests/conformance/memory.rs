@@ -1,0 +1,249 @@
+//! An in-memory [`Queryable`] holding the series of the current `load` scope.
+//!
+//! The `Queryable` contract carries float samples only. Histogram samples are kept so
+//! that the runner knows, per statement, whether a query read any (FORMAT.md §8: "a
+//! statement is NH if any series read by the query contains a histogram sample"); such
+//! statements cannot be judged and are reported as skipped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tidemark_model::{Labels, Matcher, Sample, TimeSeries, METRIC_NAME};
+use tidemark_query::{QueryError, Queryable};
+
+use super::histogram::{nhcb_from_classic, HistogramValue};
+use super::script::LoadCmd;
+use super::series::{parse_number, Slot};
+
+#[derive(Default)]
+struct StoredSeries {
+    floats: BTreeMap<i64, f64>,
+    histograms: BTreeMap<i64, HistogramValue>,
+}
+
+impl StoredSeries {
+    fn put_float(&mut self, t: i64, v: f64) {
+        self.histograms.remove(&t);
+        self.floats.insert(t, v);
+    }
+
+    fn put_histogram(&mut self, t: i64, h: HistogramValue) {
+        self.floats.remove(&t);
+        self.histograms.insert(t, h);
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    series: BTreeMap<Labels, StoredSeries>,
+    read_histograms: AtomicBool,
+}
+
+impl MemoryStore {
+    pub fn clear(&mut self) {
+        self.series.clear();
+    }
+
+    /// Appends a `load` block: slot *i* is at `i * step`; later lines for the same label
+    /// set replace earlier ones within the block; blocks add to what is stored.
+    pub fn load(&mut self, cmd: &LoadCmd) {
+        let mut block: BTreeMap<&Labels, &[Slot]> = BTreeMap::new();
+        for s in &cmd.series {
+            block.insert(&s.desc.labels, &s.desc.slots);
+        }
+        for (labels, slots) in &block {
+            let stored = self.series.entry((*labels).clone()).or_default();
+            for (i, slot) in slots.iter().enumerate() {
+                let t = i as i64 * cmd.step_ms;
+                match slot {
+                    Slot::Gap => {}
+                    Slot::Float(v) => stored.put_float(t, *v),
+                    Slot::Histogram(h) => stored.put_histogram(t, (**h).clone()),
+                }
+            }
+        }
+        if cmd.with_nhcb {
+            self.synthesise_nhcb(&block, cmd.step_ms);
+        }
+    }
+
+    /// `load_with_nhcb`: one custom-bucket histogram per classic histogram and timestamp.
+    fn synthesise_nhcb(&mut self, block: &BTreeMap<&Labels, &[Slot]>, step_ms: i64) {
+        #[derive(Default)]
+        struct Group {
+            buckets: BTreeMap<i64, Vec<(f64, f64)>>,
+            counts: HashMap<i64, f64>,
+            sums: HashMap<i64, f64>,
+        }
+        let mut groups: BTreeMap<Labels, Group> = BTreeMap::new();
+        for (labels, slots) in block {
+            let Some(name) = labels.metric_name() else {
+                continue;
+            };
+            let (base, role) = if let Some(b) = name.strip_suffix("_bucket") {
+                (b, 0)
+            } else if let Some(b) = name.strip_suffix("_count") {
+                (b, 1)
+            } else if let Some(b) = name.strip_suffix("_sum") {
+                (b, 2)
+            } else {
+                continue;
+            };
+            let le = labels.get("le").map(|v| v.trim());
+            let mut b = labels.builder();
+            b.delete("le").set(METRIC_NAME, base);
+            let group = groups.entry(b.build()).or_default();
+            for (i, slot) in slots.iter().enumerate() {
+                let Slot::Float(v) = slot else { continue };
+                let t = i as i64 * step_ms;
+                match role {
+                    0 => {
+                        let Some(bound) = le.and_then(parse_number).filter(|b| !b.is_nan()) else {
+                            continue;
+                        };
+                        group.buckets.entry(t).or_default().push((bound, *v));
+                    }
+                    1 => {
+                        group.counts.insert(t, *v);
+                    }
+                    _ => {
+                        group.sums.insert(t, *v);
+                    }
+                }
+            }
+        }
+        for (labels, group) in groups {
+            if group.buckets.is_empty() {
+                continue;
+            }
+            let stored = self.series.entry(labels).or_default();
+            for (t, buckets) in group.buckets {
+                let h = nhcb_from_classic(
+                    buckets,
+                    group.counts.get(&t).copied(),
+                    group.sums.get(&t).copied(),
+                );
+                stored.put_histogram(t, h);
+            }
+        }
+    }
+
+    /// Forgets whether histograms were read; call before each statement.
+    pub fn reset_histogram_flag(&self) {
+        self.read_histograms.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether a query since the last reset selected a series with histogram samples.
+    pub fn read_histograms(&self) -> bool {
+        self.read_histograms.load(Ordering::Relaxed)
+    }
+}
+
+impl Queryable for MemoryStore {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, QueryError> {
+        let mut out = Vec::new();
+        if start_ms > end_ms {
+            return Ok(out);
+        }
+        for (labels, stored) in &self.series {
+            let matches = matchers
+                .iter()
+                .all(|m| m.matches(labels.get(&m.name).unwrap_or("")));
+            if !matches {
+                continue;
+            }
+            if stored.histograms.range(start_ms..=end_ms).next().is_some() {
+                self.read_histograms.store(true, Ordering::Relaxed);
+            }
+            let samples: Vec<Sample> = stored
+                .floats
+                .range(start_ms..=end_ms)
+                .map(|(&t, &v)| Sample::new(t, v))
+                .collect();
+            if !samples.is_empty() {
+                out.push(TimeSeries::new(labels.clone(), samples));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::{parse_script, Command};
+    use tidemark_model::MatchOp;
+
+    fn store_from(script: &str) -> MemoryStore {
+        let mut store = MemoryStore::default();
+        for cmd in parse_script(script).unwrap() {
+            match cmd {
+                Command::Load(l) => store.load(&l),
+                Command::Clear => store.clear(),
+                Command::Eval(_) => {}
+            }
+        }
+        store
+    }
+
+    #[test]
+    fn loads_are_additive_and_lines_replace_within_a_block() {
+        let store = store_from(
+            "load 1m\n  m{a=\"1\"} 1 2\n  m{a=\"1\"} 5 _ 7\n\nload 1m\n  m{a=\"2\"} 9\n",
+        );
+        let all = store
+            .select(&[Matcher::equal("__name__", "m")], 0, 600_000)
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            all[0].samples,
+            vec![Sample::new(0, 5.0), Sample::new(120_000, 7.0)]
+        );
+        let sel = store
+            .select(&[Matcher::new(MatchOp::Regex, "a", "2").unwrap()], 0, 0)
+            .unwrap();
+        assert_eq!(sel.len(), 1);
+        assert!(store
+            .select(&[Matcher::equal("a", "1")], 1, 119_999)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn flags_reads_of_histogram_series() {
+        let store = store_from("load 1m\n  h {{count:1}} 2\n  f 1 1\n");
+        store.reset_histogram_flag();
+        let got = store
+            .select(&[Matcher::equal("__name__", "f")], 0, 60_000)
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(!store.read_histograms());
+        let got = store
+            .select(&[Matcher::equal("__name__", "h")], 0, 60_000)
+            .unwrap();
+        assert_eq!(got[0].samples, vec![Sample::new(60_000, 2.0)]);
+        assert!(store.read_histograms());
+    }
+
+    #[test]
+    fn nhcb_synthesises_custom_bucket_series() {
+        let store = store_from(
+            "load_with_nhcb 1m\n  x_bucket{le=\"1\"} 1\n  x_bucket{le=\"+Inf\"} 3\n  x_bucket{le=\"bad\"} 9\n  x_count 3\n  x_sum 2\n",
+        );
+        store.reset_histogram_flag();
+        assert!(store
+            .select(&[Matcher::equal("__name__", "x")], 0, 0)
+            .unwrap()
+            .is_empty());
+        assert!(store.read_histograms());
+        let h = &store.series[&Labels::from_pairs([("__name__", "x")])].histograms[&0].h;
+        assert_eq!((h.schema, h.count, h.sum), (-53, 3.0, 2.0));
+        assert_eq!(h.custom_values, vec![1.0]);
+        assert_eq!(h.positive_buckets, vec![1.0, 2.0]);
+    }
+}
