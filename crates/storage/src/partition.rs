@@ -12,7 +12,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::fsutil::{self, io_err};
-use crate::part::{Part, TMP_PREFIX};
+use crate::part::{Part, DELETING_PREFIX, TMP_PREFIX};
 use crate::time::{self, Day};
 use crate::StorageError;
 
@@ -43,6 +43,11 @@ impl Partitions {
         for entry in fs::read_dir(data_dir).map_err(io_err(data_dir))? {
             let entry = entry.map_err(io_err(data_dir))?;
             let name = entry.file_name();
+            if name.to_string_lossy().starts_with(DELETING_PREFIX) {
+                // A partition whose deletion a crash interrupted.
+                remove_tree(&entry.path())?;
+                continue;
+            }
             let Some(day) = name.to_str().and_then(time::parse_partition_dir_name) else {
                 tracing::warn!(path = %entry.path().display(), "ignoring unexpected entry in data directory");
                 continue;
@@ -52,17 +57,17 @@ impl Partitions {
                 parts.insert(day, loaded);
             }
         }
-        // Drop inputs of merges whose output was committed before a crash let them be deleted.
-        let replaced: HashSet<u64> = parts
-            .values()
-            .flatten()
-            .flat_map(|p| p.meta.replaces.iter().copied())
-            .collect();
+        // Drop inputs of merges whose output was committed before a crash let them be
+        // deleted. Merges never cross partitions, so the check is per partition.
         for list in parts.values_mut() {
+            let replaced: HashSet<u64> = list
+                .iter()
+                .flat_map(|p| p.meta.replaces.iter().copied())
+                .collect();
             let (gone, kept): (Vec<_>, Vec<_>) =
                 list.drain(..).partition(|p| replaced.contains(&p.meta.seq));
             for p in gone {
-                fs::remove_dir_all(&p.dir).map_err(io_err(&p.dir))?;
+                remove_tree(&p.dir)?;
             }
             *list = kept;
         }
@@ -89,8 +94,9 @@ impl Partitions {
             let entry = entry.map_err(io_err(dir))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(TMP_PREFIX) {
-                // An unfinished part from a crash: never visible, safe to remove.
+            if name.starts_with(TMP_PREFIX) || name.starts_with(DELETING_PREFIX) {
+                // An unfinished part, or one whose deletion was interrupted: never
+                // visible (again), safe to remove.
                 fs::remove_dir_all(&path).map_err(io_err(&path))?;
                 continue;
             }
@@ -172,7 +178,7 @@ impl Partitions {
             }
         }
         for p in inputs {
-            fs::remove_dir_all(&p.dir).map_err(io_err(&p.dir))?;
+            remove_tree(&p.dir)?;
         }
         fsutil::sync_dir(&self.partition_dir(day))
     }
@@ -232,10 +238,8 @@ impl Partitions {
         }
         for d in &dirs {
             let dir = self.partition_dir(*d);
-            match fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&dir)(e)),
+            if dir.exists() {
+                remove_tree(&dir)?;
             }
         }
         if !dirs.is_empty() {
@@ -263,4 +267,22 @@ fn move_to_quarantine(part_dir: &Path, quarantine_dir: &Path) -> Result<(), Stor
     }
     fs::rename(part_dir, &dest).map_err(io_err(part_dir))?;
     fsutil::sync_dir(quarantine_dir)
+}
+
+/// Deletes a part or partition directory so that a crash midway never leaves a
+/// half-deleted directory that looks like a damaged part: first an atomic rename to
+/// a `.deleting-` name (which open finishes removing), then the recursive delete.
+fn remove_tree(dir: &Path) -> Result<(), StorageError> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let doomed = if name.starts_with(DELETING_PREFIX) {
+        dir.to_path_buf()
+    } else {
+        let doomed = dir.with_file_name(format!("{DELETING_PREFIX}{name}"));
+        fs::rename(dir, &doomed).map_err(io_err(dir))?;
+        doomed
+    };
+    fs::remove_dir_all(&doomed).map_err(io_err(&doomed))
 }

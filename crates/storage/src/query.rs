@@ -37,17 +37,26 @@ impl Engine {
         if limit > 0 && ids.len() > limit {
             return Err(StorageError::TooManySeries { limit });
         }
-        let series: Vec<(SeriesId, Arc<SeriesInfo>)> = ids
+        // Data moves buffer → pending flush → part, and a part is published before its
+        // pending flush is dropped. Looking in that same order (buffer first, parts
+        // last) guarantees every sample is seen at least once while flushes run.
+        let series: Vec<(SeriesId, Arc<SeriesInfo>, Vec<Sample>)> = ids
             .into_iter()
-            .filter_map(|id| self.registry.info(id).map(|i| (id, i)))
+            .filter_map(|id| {
+                let info = self.registry.info(id)?;
+                let mut buffered = Vec::new();
+                self.buffer.collect(id, start, end, &mut buffered);
+                Some((id, info, buffered))
+            })
             .collect();
-        let parts = self.partitions.parts_between(start, end);
         let pending: Vec<Arc<PendingFlush>> = self.pending.read().clone();
-        let read =
-            |(id, info): &(SeriesId, Arc<SeriesInfo>)| -> Result<Option<TimeSeries>, StorageError> {
-                let samples = self.read_samples(*id, start, end, &parts, &pending)?;
-                Ok((!samples.is_empty()).then(|| TimeSeries::new(info.labels.clone(), samples)))
-            };
+        let parts = self.partitions.parts_between(start, end);
+        let read = |(id, info, buffered): &(SeriesId, Arc<SeriesInfo>, Vec<Sample>)| {
+            let samples = self.read_samples(*id, start, end, buffered, &parts, &pending)?;
+            Ok::<_, StorageError>(
+                (!samples.is_empty()).then(|| TimeSeries::new(info.labels.clone(), samples)),
+            )
+        };
         let results: Result<Vec<Option<TimeSeries>>, StorageError> =
             if series.len() >= PARALLEL_MIN_SERIES {
                 series.par_iter().map(read).collect()
@@ -70,17 +79,17 @@ impl Engine {
         id: SeriesId,
         start: i64,
         end: i64,
+        buffered: &[Sample],
         parts: &[Arc<Part>],
         pending: &[Arc<PendingFlush>],
     ) -> Result<Vec<Sample>, StorageError> {
-        let mut out = Vec::new();
+        let mut out = buffered.to_vec();
         for part in parts {
             part.read_series(id, start, end, &mut out)?;
         }
         for p in pending {
             p.data.collect(id, start, end, &mut out);
         }
-        self.buffer.collect(id, start, end, &mut out);
         samples::sort_and_resolve(&mut out);
         samples::apply_dedup_interval(&mut out, self.dedup_interval_ms());
         samples::retain_range(&mut out, start, end);

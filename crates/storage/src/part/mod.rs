@@ -24,6 +24,8 @@ pub(crate) const INDEX_FILE: &str = "index.bin";
 pub(crate) const META_FILE: &str = "meta.txt";
 /// Prefix of directories being written; removed at open if a crash left them.
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
+/// Prefix a directory is renamed to before it is deleted; removed at open.
+pub(crate) const DELETING_PREFIX: &str = ".deleting-";
 
 const INDEX_MAGIC: &[u8; 4] = b"TMPI";
 const INDEX_ENTRY_BYTES: usize = 48;
