@@ -86,42 +86,48 @@ fn choose_codec(xs: &[i64]) -> IntSeqCodec {
     }
 }
 
-/// Decodes `n` (≥ 1) integers, handing each to `emit` in order.
+/// Decodes `dst.len()` (≥ 1) integers, storing `map(x)` for each.
+///
+/// Writing into a pre-sized slice instead of pushing keeps capacity checks out of
+/// the hot loops.
 #[inline]
-pub fn decode_ints(
+pub fn decode_ints<T>(
     codec: IntSeqCodec,
-    n: usize,
     r: &mut ByteReader<'_>,
-    mut emit: impl FnMut(i64),
+    dst: &mut [T],
+    map: impl Fn(i64) -> T,
 ) -> Result<(), EncodingError> {
     const WHAT: &str = "integer sequence";
+    let Some((first, rest)) = dst.split_first_mut() else {
+        return Ok(());
+    };
     let mut x = r.ivarint(WHAT)?;
-    emit(x);
-    if n == 1 {
+    *first = map(x);
+    if rest.is_empty() {
         return Ok(());
     }
     match codec {
         IntSeqCodec::Linear => {
             let step = r.ivarint(WHAT)?;
-            for _ in 1..n {
+            for slot in rest {
                 x = x.wrapping_add(step);
-                emit(x);
+                *slot = map(x);
             }
         }
         IntSeqCodec::Delta => {
-            for _ in 1..n {
+            for slot in rest {
                 x = x.wrapping_add(r.ivarint(WHAT)?);
-                emit(x);
+                *slot = map(x);
             }
         }
         IntSeqCodec::DeltaOfDelta => {
             let mut delta = r.ivarint(WHAT)?;
             x = x.wrapping_add(delta);
-            emit(x);
-            for _ in 2..n {
+            rest[0] = map(x);
+            for slot in &mut rest[1..] {
                 delta = delta.wrapping_add(r.ivarint(WHAT)?);
                 x = x.wrapping_add(delta);
-                emit(x);
+                *slot = map(x);
             }
         }
     }
@@ -137,8 +143,8 @@ mod tests {
         let mut out = Vec::new();
         let codec = encode_ints(xs, &mut out);
         let mut r = ByteReader::new(&out);
-        let mut back = Vec::new();
-        decode_ints(codec, xs.len(), &mut r, |x| back.push(x)).unwrap();
+        let mut back = vec![0; xs.len()];
+        decode_ints(codec, &mut r, &mut back, |x| x).unwrap();
         assert_eq!(back, xs);
         assert_eq!(r.remaining(), 0);
         (codec, out.len())

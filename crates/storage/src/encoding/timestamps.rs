@@ -21,8 +21,9 @@ pub fn decode_timestamps(
     out: &mut Vec<i64>,
 ) -> Result<(), EncodingError> {
     let codec = IntSeqCodec::from_id(id).map_err(|_| EncodingError::UnknownTimestampCodec(id))?;
-    out.reserve(n);
-    decode_ints(codec, n, r, |t| out.push(t))
+    let start = out.len();
+    out.resize(start + n, 0);
+    decode_ints(codec, r, &mut out[start..], |t| t)
 }
 
 #[cfg(test)]

@@ -91,8 +91,8 @@ fn decode_decimal(
     let exponent = exponent as i32;
     let codec = IntSeqCodec::from_id(r.u8("mantissa codec")?)?;
     let start = out.len();
-    out.reserve(n);
-    decode_ints(codec, n, r, |m| out.push(decimal_to_f64(m, exponent)))?;
+    out.resize(start + n, 0.0);
+    decode_ints(codec, r, &mut out[start..], |m| decimal_to_f64(m, exponent))?;
     let exceptions = r.uvarint("exception count")?;
     if exceptions > n as u64 {
         return Err(EncodingError::Corrupt("more exceptions than values"));

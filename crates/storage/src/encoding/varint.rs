@@ -81,12 +81,16 @@ impl<'a> ByteReader<'a> {
 
     #[inline]
     pub fn uvarint(&mut self, what: &'static str) -> Result<u64, EncodingError> {
-        match self.buf.get(self.pos) {
-            Some(&b) if b < 0x80 => {
-                self.pos += 1;
-                Ok(b as u64)
+        // Fast path: with 10 bytes in hand no byte needs its own bounds check, and
+        // the one- and two-byte forms (almost every delta) decode without a loop.
+        match self.buf.get(self.pos..self.pos + MAX_VARINT_LEN) {
+            Some(chunk) => {
+                let chunk: &[u8; MAX_VARINT_LEN] = chunk.try_into().expect("10-byte slice");
+                let (v, len) = decode_chunk(chunk)?;
+                self.pos += len;
+                Ok(v)
             }
-            _ => self.uvarint_slow(what),
+            None => self.uvarint_near_end(what),
         }
     }
 
@@ -95,21 +99,51 @@ impl<'a> ByteReader<'a> {
         self.uvarint(what).map(unzigzag)
     }
 
+    /// Byte-at-a-time decode for the last few bytes of the buffer.
     #[cold]
-    fn uvarint_slow(&mut self, what: &'static str) -> Result<u64, EncodingError> {
+    fn uvarint_near_end(&mut self, what: &'static str) -> Result<u64, EncodingError> {
         let mut v = 0u64;
-        for i in 0..10 {
+        for i in 0..MAX_VARINT_LEN {
             let b = self.u8(what)?;
-            if i == 9 && b > 1 {
-                return Err(EncodingError::InvalidVarint);
-            }
             v |= ((b & 0x7f) as u64) << (7 * i);
             if b < 0x80 {
                 return Ok(v);
             }
         }
+        // Unreachable: fewer than 10 bytes remain, so `u8` fails first.
         Err(EncodingError::InvalidVarint)
     }
+}
+
+const MAX_VARINT_LEN: usize = 10;
+
+/// Decodes the varint at the start of `chunk`; returns it and its length.
+#[inline(always)]
+fn decode_chunk(chunk: &[u8; MAX_VARINT_LEN]) -> Result<(u64, usize), EncodingError> {
+    let b0 = chunk[0];
+    if b0 < 0x80 {
+        return Ok((b0 as u64, 1));
+    }
+    let b1 = chunk[1];
+    if b1 < 0x80 {
+        return Ok(((b0 & 0x7f) as u64 | (b1 as u64) << 7, 2));
+    }
+    decode_long(chunk)
+}
+
+#[cold]
+fn decode_long(chunk: &[u8; MAX_VARINT_LEN]) -> Result<(u64, usize), EncodingError> {
+    let mut v = 0u64;
+    for (i, &b) in chunk.iter().enumerate() {
+        if i == MAX_VARINT_LEN - 1 && b > 1 {
+            return Err(EncodingError::InvalidVarint);
+        }
+        v |= ((b & 0x7f) as u64) << (7 * i);
+        if b < 0x80 {
+            return Ok((v, i + 1));
+        }
+    }
+    Err(EncodingError::InvalidVarint)
 }
 
 #[cfg(test)]
@@ -125,6 +159,19 @@ mod tests {
             prop_assert_eq!(out.len(), uvarint_len(v));
             let mut r = ByteReader::new(&out);
             prop_assert_eq!(r.uvarint("v").unwrap(), v);
+            prop_assert_eq!(r.remaining(), 0);
+        }
+
+        #[test]
+        fn sequences_round_trip_through_fast_and_tail_paths(vs in prop::collection::vec(any::<u64>(), 0..30)) {
+            let mut out = Vec::new();
+            for &v in &vs {
+                put_uvarint(&mut out, v >> (v % 64));
+            }
+            let mut r = ByteReader::new(&out);
+            for &v in &vs {
+                prop_assert_eq!(r.uvarint("v").unwrap(), v >> (v % 64));
+            }
             prop_assert_eq!(r.remaining(), 0);
         }
 
@@ -159,5 +206,15 @@ mod tests {
         );
         let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
         assert_eq!(ByteReader::new(&max).uvarint("x"), Ok(u64::MAX));
+        let eleven = [0x80; 11];
+        assert_eq!(
+            ByteReader::new(&eleven).uvarint("x"),
+            Err(EncodingError::InvalidVarint)
+        );
+        let mut padded = max.to_vec();
+        padded.extend_from_slice(&[7; 10]);
+        let mut r = ByteReader::new(&padded);
+        assert_eq!(r.uvarint("x"), Ok(u64::MAX));
+        assert_eq!(r.uvarint("x"), Ok(7));
     }
 }

@@ -38,9 +38,14 @@ pub fn decode_xor(
     r: &mut ByteReader<'_>,
     out: &mut Vec<f64>,
 ) -> Result<(), EncodingError> {
+    let start = out.len();
+    out.resize(start + n, 0.0);
+    let Some((first, rest)) = out[start..].split_first_mut() else {
+        return Ok(());
+    };
     let mut prev = r.u64_le("first raw value")?;
-    out.push(f64::from_bits(prev));
-    for _ in 1..n {
+    *first = f64::from_bits(prev);
+    for slot in rest {
         let control = r.u8("xor control byte")?;
         if control != SAME {
             if control & 0b1100_0000 != TAG {
@@ -55,7 +60,7 @@ pub fn decode_xor(
             bytes[..len].copy_from_slice(r.bytes(len, "xor value bytes")?);
             prev ^= u64::from_le_bytes(bytes) << (shift * 8);
         }
-        out.push(f64::from_bits(prev));
+        *slot = f64::from_bits(prev);
     }
     Ok(())
 }
