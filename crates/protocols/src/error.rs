@@ -24,8 +24,8 @@ pub enum DecodeError {
     /// A series has no `__name__` label (or an empty one).
     #[error("series {labels} has no metric name")]
     MissingMetricName { labels: String },
-    /// A text-based format could not be parsed; `line` is 1-based (0 when unknown).
-    #[error("line {line}: {message}")]
+    /// A text-based format could not be parsed; `line` is 1-based (0 when there are no lines, as in JSON bodies).
+    #[error("{}{message}", line_prefix(*line))]
     Parse { line: usize, message: String },
     /// Text that must be UTF-8 is not.
     #[error("invalid UTF-8 at byte offset {offset}")]
@@ -76,6 +76,14 @@ impl From<snap::Error> for DecodeError {
     }
 }
 
+fn line_prefix(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!("line {line}: ")
+    }
+}
+
 /// Shortens attacker-controlled text quoted in error messages, so a huge label value
 /// cannot turn into a huge log line or response body.
 pub(crate) fn truncate_for_message(s: &str) -> String {
@@ -88,4 +96,22 @@ pub(crate) fn truncate_for_message(s: &str) -> String {
         end -= 1;
     }
     format!("{}...", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_reasons() {
+        assert_eq!(DecodeError::parse(3, "bad").to_string(), "line 3: bad");
+        assert_eq!(DecodeError::parse(0, "bad").to_string(), "bad");
+        assert_eq!(
+            DecodeError::TooLarge { size: 10, limit: 5 }.reason(),
+            "too_large"
+        );
+        let long = "é".repeat(500);
+        let t = truncate_for_message(&long);
+        assert!(t.len() <= 204 && t.ends_with("..."));
+    }
 }
