@@ -3,21 +3,30 @@
 //! All arithmetic wraps, so any sequence round-trips exactly, even one whose
 //! differences overflow (the encoder never needs to reject input).
 
-use super::varint::{put_ivarint, uvarint_len, zigzag, ByteReader};
+use super::varint::{put_ivarint, put_uvarint, zigzag, ByteReader};
 use super::EncodingError;
 
 /// How a sequence of integers is stored. The discriminant is written to disk.
+///
+/// `Delta` and `DeltaOfDelta` divide their differences by the differences' greatest
+/// common divisor (the "scale"), so memory sizes counted in 4 KiB pages or timestamps
+/// rounded to whole seconds cost as little as small integers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum IntSeqCodec {
     /// First value and one step: `x[i] = x[0] + i * step`. Fixed scrape intervals,
     /// constants, counters growing at a constant rate.
     Linear = 1,
-    /// First value, then each difference as a zigzag varint. Gauges, irregular times.
+    /// First value, scale, then each difference / scale as a zigzag varint.
+    /// Gauges, irregular times.
     Delta = 2,
-    /// First value, first difference, then the change of each difference.
-    /// Counters and jittery fixed-interval timestamps.
+    /// First value, first difference, scale, then the change of each difference /
+    /// scale. Counters and jittery fixed-interval timestamps.
     DeltaOfDelta = 3,
+    /// Base, step, then each value's non-negative offset from the grid
+    /// `base + i * step`. Fixed-interval scrapes with timing jitter: the offsets are
+    /// the jitter itself (a few ms), where differences would carry it twice.
+    GridOffset = 4,
 }
 
 impl IntSeqCodec {
@@ -26,63 +35,146 @@ impl IntSeqCodec {
             1 => Ok(IntSeqCodec::Linear),
             2 => Ok(IntSeqCodec::Delta),
             3 => Ok(IntSeqCodec::DeltaOfDelta),
+            4 => Ok(IntSeqCodec::GridOffset),
             other => Err(EncodingError::UnknownIntegerCodec(other)),
         }
     }
 }
 
-/// Picks the cheapest codec for `xs` (by varint bytes) and appends its payload.
-/// `xs` must not be empty.
-pub fn encode_ints(xs: &[i64], out: &mut Vec<u8>) -> IntSeqCodec {
-    debug_assert!(!xs.is_empty());
-    let codec = choose_codec(xs);
-    put_ivarint(out, xs[0]);
-    match codec {
-        IntSeqCodec::Linear => {
-            if xs.len() > 1 {
-                put_ivarint(out, xs[1].wrapping_sub(xs[0]));
-            }
-        }
-        IntSeqCodec::Delta => {
-            for w in xs.windows(2) {
-                put_ivarint(out, w[1].wrapping_sub(w[0]));
-            }
-        }
-        IntSeqCodec::DeltaOfDelta => {
-            let mut prev_delta = xs[1].wrapping_sub(xs[0]);
-            put_ivarint(out, prev_delta);
-            for w in xs[1..].windows(2) {
-                let delta = w[1].wrapping_sub(w[0]);
-                put_ivarint(out, delta.wrapping_sub(prev_delta));
-                prev_delta = delta;
-            }
-        }
-    }
-    codec
+fn deltas(xs: &[i64]) -> impl Iterator<Item = i64> + '_ {
+    xs.windows(2).map(|w| w[1].wrapping_sub(w[0]))
 }
 
-fn choose_codec(xs: &[i64]) -> IntSeqCodec {
-    if xs.len() <= 2 {
+/// Changes of consecutive differences (starting with the second difference).
+fn deltas_of_deltas(xs: &[i64]) -> impl Iterator<Item = i64> + '_ {
+    deltas(xs)
+        .zip(deltas(&xs[1..]))
+        .map(|(a, b)| b.wrapping_sub(a))
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    if a == 0 || b == 0 {
+        return a | b;
+    }
+    let shift = (a | b).trailing_zeros();
+    a >>= a.trailing_zeros();
+    while b != 0 {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+    }
+    a << shift
+}
+
+/// Largest positive `g` dividing every item exactly (1 when there is none better).
+fn common_divisor(items: impl Iterator<Item = i64>) -> i64 {
+    let mut g = 0u64;
+    for v in items {
+        g = gcd(g, v.unsigned_abs());
+        if g == 1 {
+            break;
+        }
+    }
+    if g == 0 || g > i64::MAX as u64 {
+        1
+    } else {
+        g as i64
+    }
+}
+
+/// Significant bits of `v`: the codec choice compares these sums rather than
+/// varint bytes, because zstd's entropy stage brings the stored size close to them
+/// (jitter of 0..3 ms costs ~2 bits a sample after zstd, not a whole byte).
+fn bit_len(v: u64) -> usize {
+    64 - v.leading_zeros() as usize
+}
+
+fn zigzag_bits(items: impl Iterator<Item = i64>, scale: i64) -> usize {
+    items.map(|v| bit_len(zigzag(v / scale))).sum()
+}
+
+/// Picks the cheapest codec for `xs` (by significant bits) and appends its payload.
+/// `xs` must not be empty.
+pub fn encode_ints(xs: &[i64], out: &mut Vec<u8>) -> IntSeqCodec {
+    let first_delta = xs.get(1).map_or(0, |second| second.wrapping_sub(xs[0]));
+    if deltas(xs).all(|d| d == first_delta) {
+        put_ivarint(out, xs[0]);
+        if xs.len() > 1 {
+            put_ivarint(out, first_delta);
+        }
         return IntSeqCodec::Linear;
     }
-    let first_delta = xs[1].wrapping_sub(xs[0]);
-    let mut all_equal = true;
-    let mut delta_bytes = 0usize;
-    let mut dod_bytes = 0usize;
-    let mut prev_delta = first_delta;
-    for w in xs[1..].windows(2) {
-        let delta = w[1].wrapping_sub(w[0]);
-        all_equal &= delta == first_delta;
-        delta_bytes += uvarint_len(zigzag(delta));
-        dod_bytes += uvarint_len(zigzag(delta.wrapping_sub(prev_delta)));
-        prev_delta = delta;
-    }
-    if all_equal {
-        IntSeqCodec::Linear
-    } else if dod_bytes < delta_bytes {
+    let delta_scale = common_divisor(deltas(xs));
+    let dod_scale = common_divisor(deltas_of_deltas(xs));
+    let delta_cost = zigzag_bits(deltas(xs), delta_scale);
+    let dod_cost = zigzag_bits(deltas_of_deltas(xs), dod_scale) + bit_len(zigzag(first_delta));
+    let grid = Grid::fit(xs);
+    let grid_cost: usize = grid.offsets(xs).map(bit_len).sum();
+    if grid_cost < delta_cost.min(dod_cost) {
+        put_ivarint(out, grid.base);
+        put_ivarint(out, grid.step);
+        grid.offsets(xs).for_each(|o| put_uvarint(out, o));
+        IntSeqCodec::GridOffset
+    } else if dod_cost < delta_cost {
+        put_ivarint(out, xs[0]);
+        put_ivarint(out, first_delta);
+        put_uvarint(out, dod_scale as u64);
+        deltas_of_deltas(xs).for_each(|d| put_ivarint(out, d / dod_scale));
         IntSeqCodec::DeltaOfDelta
     } else {
+        put_ivarint(out, xs[0]);
+        put_uvarint(out, delta_scale as u64);
+        deltas(xs).for_each(|d| put_ivarint(out, d / delta_scale));
         IntSeqCodec::Delta
+    }
+}
+
+/// The straight line `base + i * step` lying just below every value.
+struct Grid {
+    base: i64,
+    step: i64,
+}
+
+impl Grid {
+    /// Step = median difference, which jitter and missed scrapes do not move (the
+    /// slope between the end points would be off by a fraction, and that error
+    /// accumulates over a block); base lowered so that no value lies below the line.
+    fn fit(xs: &[i64]) -> Grid {
+        let mut ds: Vec<i64> = deltas(xs).collect();
+        let mid = ds.len() / 2;
+        let step = *ds.select_nth_unstable(mid).1;
+        let line = Grid { base: xs[0], step };
+        let lowest = line.signed_offsets(xs).min().unwrap_or(0);
+        Grid {
+            base: xs[0].wrapping_add(lowest),
+            step,
+        }
+    }
+
+    fn point(&self, i: usize) -> i64 {
+        self.base.wrapping_add((i as i64).wrapping_mul(self.step))
+    }
+
+    fn signed_offsets<'a>(&'a self, xs: &'a [i64]) -> impl Iterator<Item = i64> + 'a {
+        xs.iter()
+            .enumerate()
+            .map(|(i, x)| x.wrapping_sub(self.point(i)))
+    }
+
+    /// Offsets from a fitted grid; non-negative by construction (as unsigned, they
+    /// are exact even when the wrapping difference exceeds `i64::MAX`).
+    fn offsets<'a>(&'a self, xs: &'a [i64]) -> impl Iterator<Item = u64> + 'a {
+        self.signed_offsets(xs).map(|o| o as u64)
+    }
+}
+
+fn read_scale(r: &mut ByteReader<'_>) -> Result<i64, EncodingError> {
+    match r.uvarint("integer sequence scale")? {
+        0 => Err(EncodingError::Corrupt("integer sequence scale is zero")),
+        // Any other value decodes deterministically (wrapping), so no further check.
+        scale => Ok(scale as i64),
     }
 }
 
@@ -98,6 +190,16 @@ pub fn decode_ints<T>(
     map: impl Fn(i64) -> T,
 ) -> Result<(), EncodingError> {
     const WHAT: &str = "integer sequence";
+    if codec == IntSeqCodec::GridOffset {
+        let base = r.ivarint(WHAT)?;
+        let step = r.ivarint(WHAT)?;
+        let mut point = base;
+        for slot in dst.iter_mut() {
+            *slot = map(point.wrapping_add(r.uvarint(WHAT)? as i64));
+            point = point.wrapping_add(step);
+        }
+        return Ok(());
+    }
     let Some((first, rest)) = dst.split_first_mut() else {
         return Ok(());
     };
@@ -115,21 +217,24 @@ pub fn decode_ints<T>(
             }
         }
         IntSeqCodec::Delta => {
+            let scale = read_scale(r)?;
             for slot in rest {
-                x = x.wrapping_add(r.ivarint(WHAT)?);
+                x = x.wrapping_add(r.ivarint(WHAT)?.wrapping_mul(scale));
                 *slot = map(x);
             }
         }
         IntSeqCodec::DeltaOfDelta => {
             let mut delta = r.ivarint(WHAT)?;
+            let scale = read_scale(r)?;
             x = x.wrapping_add(delta);
             rest[0] = map(x);
             for slot in &mut rest[1..] {
-                delta = delta.wrapping_add(r.ivarint(WHAT)?);
+                delta = delta.wrapping_add(r.ivarint(WHAT)?.wrapping_mul(scale));
                 x = x.wrapping_add(delta);
                 *slot = map(x);
             }
         }
+        IntSeqCodec::GridOffset => unreachable!("handled above"),
     }
     Ok(())
 }
@@ -159,9 +264,21 @@ mod tests {
     }
 
     #[test]
-    fn jittered_interval_prefers_delta_of_delta() {
-        let ts: Vec<i64> = (0..100).map(|i| i * 15_000 + (i * 7 % 5)).collect();
-        assert_eq!(round_trip(&ts).0, IntSeqCodec::DeltaOfDelta);
+    fn jittered_interval_is_stored_as_grid_offsets() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let ts: Vec<i64> = (0..100)
+            .map(|i| 1_700_000_000_000 + i * 15_000 + rng.random_range(0..4))
+            .collect();
+        let (codec, len) = round_trip(&ts);
+        assert_eq!(codec, IntSeqCodec::GridOffset);
+        assert!(len <= 6 + 3 + 100, "{len} bytes");
+    }
+
+    #[test]
+    fn accelerating_sequence_prefers_delta_of_delta() {
+        let xs: Vec<i64> = (0..100).map(|i| i * i * 1000 + i % 3).collect();
+        assert_eq!(round_trip(&xs).0, IntSeqCodec::DeltaOfDelta);
     }
 
     #[test]
@@ -171,10 +288,58 @@ mod tests {
     }
 
     #[test]
+    fn common_factors_are_divided_out() {
+        let pages: Vec<i64> = [5, 9, 2, 7, 7, 1]
+            .iter()
+            .map(|p| 1_000_000 * 4096 + p * 4096)
+            .collect();
+        let (codec, len) = round_trip(&pages);
+        assert_eq!(codec, IntSeqCodec::Delta);
+        // first value (5 bytes), scale (2), five one-byte deltas; unscaled deltas take 2-3 bytes each.
+        assert!(len <= 5 + 2 + 5, "{len} bytes");
+        // A missed scrape: differences in units of 15 s, one byte each.
+        let ts =
+            [0, 15_000, 30_000, 60_000, 75_000, 90_000, 105_000].map(|t| 1_700_000_000_000i64 + t);
+        let (codec, len) = round_trip(&ts);
+        assert_eq!(codec, IntSeqCodec::Delta);
+        assert!(len <= 6 + 3 + 6, "{len} bytes");
+    }
+
+    #[test]
+    fn gcd_matches_definition() {
+        assert_eq!(gcd(0, 0), 0);
+        assert_eq!(gcd(0, 12), 12);
+        assert_eq!(gcd(12, 18), 6);
+        assert_eq!(gcd(4096 * 3, 4096 * 5), 4096);
+        assert_eq!(gcd(u64::MAX, 3), 3);
+        assert_eq!(common_divisor([i64::MIN].into_iter()), 1);
+        assert_eq!(common_divisor([-8, 12].into_iter()), 4);
+        assert_eq!(common_divisor([0, 0].into_iter()), 1);
+    }
+
+    #[test]
+    fn zero_scale_is_an_error() {
+        // first value 0, scale 0, one delta
+        let data = [0, 0, 2];
+        let err = decode_ints(
+            IntSeqCodec::Delta,
+            &mut ByteReader::new(&data),
+            &mut [0i64; 2],
+            |x| x,
+        );
+        assert_eq!(
+            err,
+            Err(EncodingError::Corrupt("integer sequence scale is zero"))
+        );
+    }
+
+    #[test]
     fn extremes_round_trip_with_wrapping() {
         round_trip(&[i64::MIN, i64::MAX, i64::MIN, 0, i64::MAX]);
         round_trip(&[i64::MAX]);
         round_trip(&[i64::MIN, i64::MAX]);
+        round_trip(&[0, i64::MIN, 0, i64::MIN, 5]);
+        round_trip(&[i64::MIN, 0, i64::MIN, 0, i64::MIN]);
     }
 
     #[test]
@@ -192,6 +357,19 @@ mod tests {
     proptest! {
         #[test]
         fn any_sequence_round_trips(xs in prop::collection::vec(any::<i64>(), 1..200)) {
+            round_trip(&xs);
+        }
+
+        #[test]
+        fn scaled_steps_round_trip(
+            start in any::<i64>(),
+            unit in 1i64..1_000_000,
+            steps in prop::collection::vec(-5i64..50, 1..200),
+        ) {
+            let mut xs = vec![start];
+            for s in steps {
+                xs.push(xs.last().unwrap().wrapping_add(s * unit));
+            }
             round_trip(&xs);
         }
 

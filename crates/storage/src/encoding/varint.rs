@@ -79,6 +79,22 @@ impl<'a> ByteReader<'a> {
         Ok(u64::from_le_bytes(b.try_into().expect("slice of 8 bytes")))
     }
 
+    /// Reads a `len`-byte (1..=8) little-endian integer. With 8 bytes in hand it is
+    /// one unaligned load and a mask instead of a variable-length copy.
+    #[inline]
+    pub fn uint_le(&mut self, len: usize, what: &'static str) -> Result<u64, EncodingError> {
+        debug_assert!((1..=8).contains(&len));
+        let mask = u64::MAX >> (64 - 8 * len);
+        if let Some(chunk) = self.buf.get(self.pos..self.pos + 8) {
+            let v = u64::from_le_bytes(chunk.try_into().expect("8-byte slice"));
+            self.pos += len;
+            return Ok(v & mask);
+        }
+        let mut bytes = [0u8; 8];
+        bytes[..len].copy_from_slice(self.bytes(len, what)?);
+        Ok(u64::from_le_bytes(bytes))
+    }
+
     #[inline]
     pub fn uvarint(&mut self, what: &'static str) -> Result<u64, EncodingError> {
         // Fast path: with 10 bytes in hand no byte needs its own bounds check, and
@@ -179,6 +195,22 @@ mod tests {
         fn zigzag_round_trips(v in any::<i64>()) {
             prop_assert_eq!(unzigzag(zigzag(v)), v);
         }
+    }
+
+    #[test]
+    fn short_little_endian_integers_read_in_and_near_the_end() {
+        let data = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        let mut r = ByteReader::new(&data);
+        assert_eq!(r.uint_le(2, "x"), Ok(0x0201));
+        assert_eq!(r.uint_le(3, "x"), Ok(0x050403));
+        assert_eq!(r.uint_le(4, "x"), Ok(0x09080706));
+        assert_eq!(r.uint_le(2, "x"), Err(EncodingError::Truncated("x")));
+        assert_eq!(r.uint_le(1, "x"), Ok(10));
+        assert_eq!(r.remaining(), 0);
+        assert_eq!(
+            ByteReader::new(&data).uint_le(8, "x"),
+            Ok(0x0807060504030201)
+        );
     }
 
     #[test]

@@ -56,9 +56,7 @@ pub fn decode_xor(
             if shift as usize + len > 8 {
                 return Err(EncodingError::Corrupt("xor value wider than 8 bytes"));
             }
-            let mut bytes = [0u8; 8];
-            bytes[..len].copy_from_slice(r.bytes(len, "xor value bytes")?);
-            prev ^= u64::from_le_bytes(bytes) << (shift * 8);
+            prev ^= r.uint_le(len, "xor value bytes")? << (shift * 8);
         }
         *slot = f64::from_bits(prev);
     }
