@@ -311,7 +311,7 @@ fn cross_check(cycles: &[(&'static str, Cycle)]) -> Vec<Disagreement> {
 /// Flags any system whose stored sample count differs from what was sent.
 fn sample_count_notes(reports: &[SystemReport], expected: u64) -> Vec<String> {
     let mut notes = vec![format!(
-        "\"Samples readable\" is `sum(count_over_time({{job=\"node\"}}[span]))` after the restart; the workload holds {expected} real samples."
+        "\"Samples readable\" is `sum(count_over_time({{__name__=\"<name>\",job=\"node\"}}[span]))` summed over every metric name after the restart; the workload holds {expected} real samples."
     )];
     for r in reports {
         if let Outcome::Ran { summary, .. } = &r.outcome {

@@ -207,6 +207,16 @@ pub fn query_number(system: &dyn System, server: &Server, text: &str, at_ms: i64
     }
 }
 
+/// Every metric name the system knows (`/api/v1/label/__name__/values`).
+pub fn metric_names(system: &dyn System, server: &Server) -> Result<Vec<String>> {
+    let url = server.url("/api/v1/label/__name__/values");
+    let params: Vec<(&str, &str)> = system.query_args().to_vec();
+    let body = server.client().get(&url).query(&params).send().with_context(|| format!("GET {url}"))?.text()?;
+    let v: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("label values reply is not JSON: {body:.200}"))?;
+    let names = v["data"].as_array().ok_or_else(|| anyhow!("label values reply lacks data: {body:.300}"))?;
+    Ok(names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+}
+
 fn parse_matrix(body: &str) -> Result<Matrix> {
     let v: serde_json::Value = serde_json::from_str(body).context("query reply is not JSON")?;
     if v["status"] != "success" {

@@ -192,13 +192,18 @@ fn steady_host(workload: &Workload) -> Result<String> {
     }
 }
 
-/// Stored samples, read back: must equal the workload's real samples.
+/// Stored samples, read back: must equal the workload's real samples. Counted per
+/// metric name, because `count_over_time` drops names and PromQL then rejects the
+/// duplicate label sets of a single fleet-wide expression.
 fn readable_samples(system: &dyn System, server: &Server, workload: &Workload) -> Result<f64> {
     let stats = &workload.stats;
     let window_s = (stats.last_timestamp_ms - stats.first_timestamp_ms) / 1000 + 60;
-    let text = format!(r#"sum(count_over_time({{job="node"}}[{window_s}s]))"#);
-    queries::query_number(system, server, &text, stats.last_timestamp_ms)
-        .context("counting stored samples")
+    let mut total = 0.0;
+    for name in queries::metric_names(system, server)? {
+        let text = format!(r#"sum(count_over_time({{__name__="{name}",job="node"}}[{window_s}s]))"#);
+        total += queries::query_number(system, server, &text, stats.last_timestamp_ms).context("counting stored samples")?;
+    }
+    Ok(total)
 }
 
 fn latency_of(run: &QueryRun) -> QueryLatency {
