@@ -45,18 +45,6 @@ pub(crate) fn bad_bucket_label_warning(metric_name: Option<&str>, le_value: &str
     with_metric_name(&base, metric_name)
 }
 
-/// Range functions that use floats only, when the range also held histograms.
-pub(crate) fn histogram_ignored_in_mixed_range_info(metric_name: &str) -> String {
-    format!(
-        "PromQL info: ignored histograms in a range containing both floats and histograms for metric name {metric_name:?}"
-    )
-}
-
-/// `rate`-like functions and `*_over_time` sums over a range mixing floats and histograms.
-pub(crate) fn mixed_floats_histograms_warning(metric_name: &str) -> String {
-    format!("PromQL warning: encountered a mix of histograms and floats for metric name {metric_name:?}")
-}
-
 fn with_metric_name(base: &str, metric_name: Option<&str>) -> String {
     match metric_name.filter(|n| !n.is_empty()) {
         Some(n) => format!("{base} for metric name {n:?}"),
@@ -104,10 +92,5 @@ mod tests {
         ));
         assert!(forced_monotonicity_info(Some("m"))
             .ends_with("#histogram_quantile) for metric name \"m\""));
-        assert_eq!(
-            mixed_floats_histograms_warning("h"),
-            "PromQL warning: encountered a mix of histograms and floats for metric name \"h\""
-        );
-        assert!(histogram_ignored_in_mixed_range_info("h").ends_with("for metric name \"h\""));
     }
 }

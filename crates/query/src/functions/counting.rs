@@ -1,36 +1,45 @@
 //! `resets` and `changes`: counting transitions between consecutive points.
 
+use super::rate::is_start_timestamp_reset;
 use super::{RangeMode, RangeWindow};
 use crate::value::FPoint;
 
-/// `resets`: how often the value dropped.
+/// `resets`: how often the value dropped, or a start timestamp showed that the
+/// counter restarted (see [`is_start_timestamp_reset`]).
 pub(crate) fn resets(w: &RangeWindow<'_>) -> Option<f64> {
-    count_transitions(w, |prev, cur| cur < prev)
-}
-
-/// `changes`: how often the value changed; NaN → NaN is not a change.
-pub(crate) fn changes(w: &RangeWindow<'_>) -> Option<f64> {
-    count_transitions(w, |prev, cur| {
-        prev != cur && !(prev.is_nan() && cur.is_nan())
-    })
-}
-
-fn count_transitions(w: &RangeWindow<'_>, is_transition: impl Fn(f64, f64) -> bool) -> Option<f64> {
-    let points = relevant_points(w)?;
+    let (offset, points) = relevant_points(w)?;
+    let sts = w.start_timestamps;
     let n = points
         .windows(2)
-        .filter(|p| is_transition(p[0].f, p[1].f))
+        .enumerate()
+        .filter(|(i, p)| {
+            let j = offset + i;
+            let st_reset =
+                j + 1 < sts.len() && is_start_timestamp_reset(sts[j], p[0].t, sts[j + 1], p[1].t);
+            p[1].f < p[0].f || st_reset
+        })
         .count();
     Some(n as f64)
 }
 
-/// The points to compare. An anchored window starts at the last point at or before
-/// the window start and needs at least one point inside the window.
-fn relevant_points<'a>(w: &RangeWindow<'a>) -> Option<&'a [FPoint]> {
+/// `changes`: how often the value changed; NaN → NaN is not a change.
+pub(crate) fn changes(w: &RangeWindow<'_>) -> Option<f64> {
+    let (_, points) = relevant_points(w)?;
+    let n = points
+        .windows(2)
+        .filter(|p| p[0].f != p[1].f && !(p[0].f.is_nan() && p[1].f.is_nan()))
+        .count();
+    Some(n as f64)
+}
+
+/// The points to compare, with the index of the first one in `w.points`. An
+/// anchored window starts at the last point at or before the window start and
+/// needs at least one point inside the window.
+fn relevant_points<'a>(w: &RangeWindow<'a>) -> Option<(usize, &'a [FPoint])> {
     let points = w.points;
     let last = points.last()?;
     if w.mode != RangeMode::Anchored {
-        return Some(points);
+        return Some((0, points));
     }
     if last.t <= w.range_start_ms {
         return None;
@@ -38,7 +47,7 @@ fn relevant_points<'a>(w: &RangeWindow<'a>) -> Option<&'a [FPoint]> {
     let first = points[..points.len() - 1]
         .partition_point(|p| p.t <= w.range_start_ms)
         .saturating_sub(1);
-    Some(&points[first..])
+    Some((first, &points[first..]))
 }
 
 #[cfg(test)]
@@ -67,6 +76,21 @@ mod tests {
         let single = pts(&[4.0]);
         assert_eq!(changes(&RangeWindow::plain(&single, -1, 0)), Some(0.0));
         assert_eq!(changes(&RangeWindow::plain(&[], -1, 0)), None);
+    }
+
+    // start_timestamps.test "resets(cumulative[5m])": a start timestamp after the
+    // previous sample is a reset even when the value keeps growing.
+    #[test]
+    fn start_timestamp_resets_count() {
+        let p = pts(&[1.0, 2.0, 3.0]);
+        let sts = [-5_000, 5_000, 6_000];
+        let w = RangeWindow {
+            start_timestamps: &sts,
+            ..RangeWindow::plain(&p, -1, 20_000)
+        };
+        // 0→10s: ST 5s is after the 0s sample: reset. 10→20s: ST 6s is before 10s: none.
+        assert_eq!(resets(&w), Some(1.0));
+        assert_eq!(changes(&w), Some(2.0));
     }
 
     #[test]

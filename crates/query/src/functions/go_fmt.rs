@@ -36,6 +36,18 @@ pub(crate) fn percent_g(v: f64) -> String {
     format!("{v}")
 }
 
+/// Prometheus' `labels.FormatOpenMetricsFloat`, used for the quantile label of
+/// `histogram_quantiles`: Go's `%g` with `.0` appended when the text has neither a
+/// `.` nor an exponent (`1` → `1.0`, `0.5` → `0.5`, `1e+06` stays).
+pub(crate) fn openmetrics_float(v: f64) -> String {
+    let s = percent_g(v);
+    if v.is_finite() && !s.contains(['.', 'e']) {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
 fn special(v: f64) -> Option<&'static str> {
     if v.is_nan() {
         Some("NaN")
@@ -58,6 +70,18 @@ mod tests {
         assert_eq!(percent_f(-0.25), "-0.250000");
         assert_eq!(percent_f(f64::NAN), "NaN");
         assert_eq!(percent_f(f64::INFINITY), "+Inf");
+    }
+
+    #[test]
+    fn openmetrics_float_matches_prometheus() {
+        assert_eq!(openmetrics_float(0.5), "0.5");
+        assert_eq!(openmetrics_float(1.0), "1.0");
+        assert_eq!(openmetrics_float(0.0), "0.0");
+        assert_eq!(openmetrics_float(-1.0), "-1.0");
+        assert_eq!(openmetrics_float(0.99), "0.99");
+        assert_eq!(openmetrics_float(1e6), "1e+06");
+        assert_eq!(openmetrics_float(f64::INFINITY), "+Inf");
+        assert_eq!(openmetrics_float(f64::NAN), "NaN");
     }
 
     #[test]

@@ -1,11 +1,65 @@
-//! Classic (`le`-bucket) histogram kernels: `histogram_quantile` and
-//! `histogram_fraction` over cumulative buckets of one series group.
+//! Classic (`le`-bucket) histogram kernels: `histogram_quantile(s)` and
+//! `histogram_fraction` over cumulative buckets of one series group, and the
+//! grouping of an instant vector's `_bucket` series into such groups.
+
+use std::collections::HashMap;
+
+use tidemark_model::Labels;
+
+use super::annotations::bad_bucket_label_warning;
 
 /// One cumulative bucket: observations `<= upper_bound`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Bucket {
     pub upper_bound: f64,
     pub count: f64,
+}
+
+/// The buckets of one classic histogram: the series' labels without `le`
+/// (`__name__` is kept; the evaluator drops it from the result, so that two metric
+/// names collapsing into one label set is reported as a duplicate).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BucketGroup {
+    pub labels: Labels,
+    pub buckets: Vec<Bucket>,
+}
+
+/// Groups float samples by their labels minus `le`, in first-seen order. Samples
+/// whose `le` is missing or not a float are skipped with a warning text (one per
+/// sample; the evaluator deduplicates and appends the argument position).
+pub(crate) fn group_buckets<'a>(
+    samples: impl IntoIterator<Item = (&'a Labels, f64)>,
+) -> (Vec<BucketGroup>, Vec<String>) {
+    let mut groups: Vec<BucketGroup> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut warnings = Vec::new();
+    for (labels, count) in samples {
+        let le = labels.get("le").unwrap_or("");
+        let Some(upper_bound) = parse_go_float(le) else {
+            warnings.push(bad_bucket_label_warning(labels.metric_name(), le));
+            continue;
+        };
+        let key = labels.builder().delete("le").build();
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push(BucketGroup {
+                labels: key,
+                buckets: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        groups[i].buckets.push(Bucket { upper_bound, count });
+    }
+    (groups, warnings)
+}
+
+/// Go's `strconv.ParseFloat` for the values `le` labels carry (decimal and
+/// scientific notation, `Inf`/`+Inf`/`-Inf`/`NaN` in any case); Go's rarely used hex
+/// and underscore forms are not accepted.
+fn parse_go_float(s: &str) -> Option<f64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.parse::<f64>().ok()
 }
 
 /// Relative difference below which two neighbouring bucket counts are treated as
@@ -308,6 +362,41 @@ mod tests {
         let (v, fix) = bucket_quantile(0.5, &mut b);
         assert!(!fix.forced && fix.fixed_precision);
         close(v, 0.5);
+    }
+
+    // histograms.test: le="" and le="Hello World" are skipped with a warning;
+    // different spellings of a bound ("0.1", "1e-1") land in one group.
+    #[test]
+    fn grouping_by_labels_without_le() {
+        let l = |name: &str, le: &str| {
+            Labels::from_pairs([("__name__", name), ("job", "a"), ("le", le)])
+        };
+        let samples = [
+            (l("x_bucket", "0.1"), 1.0),
+            (l("x_bucket", "1e-1"), 2.0),
+            (l("x_bucket", "+Inf"), 5.0),
+            (l("y_bucket", "Inf"), 7.0),
+            (l("x_bucket", "Hello World"), 9.0),
+            (
+                Labels::from_pairs([("__name__", "x_bucket"), ("job", "a")]),
+                3.0,
+            ),
+        ];
+        let (groups, warnings) = group_buckets(samples.iter().map(|(l, v)| (l, *v)));
+        assert_eq!(groups.len(), 2);
+        assert_eq!(
+            groups[0].labels,
+            Labels::from_pairs([("__name__", "x_bucket"), ("job", "a")])
+        );
+        assert_eq!(groups[0].buckets, bk(&[(0.1, 1.0), (0.1, 2.0), (INF, 5.0)]));
+        assert_eq!(groups[1].buckets, bk(&[(INF, 7.0)]));
+        assert_eq!(
+            warnings,
+            [
+                "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"Hello World\" for metric name \"x_bucket\"",
+                "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"\" for metric name \"x_bucket\"",
+            ]
+        );
     }
 
     #[test]

@@ -144,10 +144,14 @@ pub(crate) fn quantile_over_time(q: f64, points: &[FPoint]) -> Option<f64> {
     Some(quantile(q, &mut values))
 }
 
-/// `mad_over_time`: median absolute deviation from the median.
+/// `mad_over_time`: median absolute deviation from the median. A NaN anywhere in
+/// the window makes the result NaN (it is not silently sorted away).
 pub(crate) fn mad(points: &[FPoint]) -> Option<f64> {
     if points.is_empty() {
         return None;
+    }
+    if points.iter().any(|p| p.f.is_nan()) {
+        return Some(f64::NAN);
     }
     let mut values: Vec<f64> = points.iter().map(|p| p.f).collect();
     let median = quantile(0.5, &mut values);
@@ -298,5 +302,7 @@ mod tests {
         same(mad(&pts(&[1.0, 2.0, 3.0, 4.0, 100.0])), 1.0);
         same(mad(&pts(&[7.0])), 0.0);
         same(mad(&pts(&[2.0, 2.0, 2.0])), 0.0);
+        // functions.test "mad_over_time(metric_nan[40s])" over 1 2 NaN 4.
+        same(mad(&pts(&[1.0, 2.0, f64::NAN, 4.0])), f64::NAN);
     }
 }
