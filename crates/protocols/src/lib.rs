@@ -9,9 +9,10 @@
 //! | [`opentsdb`] | OpenTSDB HTTP `/api/put` JSON and telnet `put` lines |
 //! | [`jsonline`] | VictoriaMetrics JSON-lines import/export |
 //!
-//! Decoders only allocate in proportion to the bytes they were given (declared lengths
-//! are checked against the input before anything is reserved), so the caller bounds
-//! memory by bounding the request body.
+//! Decoders only allocate in proportion to the bytes they were given: protobuf length
+//! prefixes are checked against the remaining input, and the decompressed size a snappy
+//! header announces is checked against the caller's `max_decoded_bytes` before the
+//! buffer is allocated. The caller bounds memory by bounding the request body.
 
 mod error;
 mod extra_labels;

@@ -109,7 +109,7 @@ impl Symbols<'_> {
     }
 
     fn labels(&self, refs: &[u32]) -> Result<Vec<Label>, DecodeError> {
-        if refs.len() % 2 != 0 {
+        if refs.len() & 1 == 1 {
             return Err(DecodeError::InvalidRequest(format!(
                 "odd number ({}) of label references",
                 refs.len()
