@@ -27,6 +27,12 @@ pub(crate) fn possible_non_counter_info(metric_name: Option<&str>) -> Option<Str
     })
 }
 
+/// `rate`/`increase` when [`super::rate::start_timestamps_overlap`] holds for a
+/// series (start_timestamps.test).
+pub(crate) fn start_timestamp_overlap_warning(metric_name: &str) -> String {
+    format!("PromQL warning: sample has start time that overlaps with previous sample timestamp for metric {metric_name:?}")
+}
+
 /// `histogram_quantile` when [`super::histogram::MonotonicityFix::forced`] is set.
 /// Prometheus (3.14+) appends the affected bucket range, the largest removed
 /// decrease, the number of samples and their time range, aggregated over the whole
@@ -78,6 +84,14 @@ mod tests {
         assert_eq!(possible_non_counter_info(Some("http_requests_total")), None);
         assert_eq!(possible_non_counter_info(Some("x_bucket")), None);
         assert_eq!(possible_non_counter_info(None), None);
+    }
+
+    #[test]
+    fn start_timestamp_overlap_text() {
+        assert_eq!(
+            start_timestamp_overlap_warning("counter_total"),
+            "PromQL warning: sample has start time that overlaps with previous sample timestamp for metric \"counter_total\""
+        );
     }
 
     // histograms.test: bucket label "le" is missing or has a malformed value of "" for metric name "series".

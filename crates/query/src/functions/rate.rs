@@ -58,8 +58,12 @@ pub(crate) fn rate_like(w: &RangeWindow<'_>, kind: RateKind) -> Option<f64> {
 /// probably starts or ends inside the window). For counters the extrapolation
 /// toward the start never goes below the point where the counter would be zero.
 ///
-/// `start_timestamps` is either empty or parallel to `points`; a start timestamp
-/// that moves past the previous sample marks a counter reset even without a drop.
+/// `start_timestamps` is either empty or parallel to `points` (0 = unknown). For
+/// counters, a start timestamp that moves past the previous sample marks a reset
+/// even without a drop, and when the first point's start timestamp lies strictly
+/// inside the window, the counter is taken to have been 0 at that time: the first
+/// value counts as increase and nothing is extrapolated to the left (a single
+/// such point then suffices, and is not extrapolated at all).
 pub(crate) fn extrapolated_rate(
     points: &[FPoint],
     start_timestamps: &[i64],
@@ -67,11 +71,22 @@ pub(crate) fn extrapolated_rate(
     range_end_ms: i64,
     kind: RateKind,
 ) -> Option<f64> {
-    if points.len() < 2 {
-        return None;
-    }
-    let first = points[0];
+    let first = *points.first()?;
     let last = points[points.len() - 1];
+    let first_st = start_timestamps.first().copied().unwrap_or(0);
+    let zero_at_start =
+        kind.is_counter() && first_st != 0 && first_st > range_start_ms && first_st < first.t;
+    if points.len() < 2 {
+        if !zero_at_start {
+            return None;
+        }
+        let per = if kind.is_rate() {
+            range_seconds(range_start_ms, range_end_ms)
+        } else {
+            1.0
+        };
+        return Some(first.f / per);
+    }
     let mut result = last.f - first.f;
     if kind.is_counter() {
         for (i, pair) in points.windows(2).enumerate() {
@@ -91,18 +106,24 @@ pub(crate) fn extrapolated_rate(
 
     let mut duration_to_start = (first.t - range_start_ms) as f64 / 1000.0;
     let mut duration_to_end = (range_end_ms - last.t) as f64 / 1000.0;
-    let sampled_interval = (last.t - first.t) as f64 / 1000.0;
+    let mut sampled_interval = (last.t - first.t) as f64 / 1000.0;
     let average_interval = sampled_interval / (points.len() - 1) as f64;
     let threshold = average_interval * 1.1;
 
-    if duration_to_start >= threshold {
-        duration_to_start = average_interval / 2.0;
-    }
-    if kind.is_counter() && result > 0.0 && first.f >= 0.0 {
-        // A counter cannot have been negative: stop extrapolating at its zero point.
-        let duration_to_zero = sampled_interval * (first.f / result);
-        if duration_to_zero < duration_to_start {
-            duration_to_start = duration_to_zero;
+    if zero_at_start {
+        result += first.f;
+        sampled_interval = (last.t - first_st) as f64 / 1000.0;
+        duration_to_start = 0.0;
+    } else {
+        if duration_to_start >= threshold {
+            duration_to_start = average_interval / 2.0;
+        }
+        if kind.is_counter() && result > 0.0 && first.f >= 0.0 {
+            // A counter cannot have been negative: stop extrapolating at its zero point.
+            let duration_to_zero = sampled_interval * (first.f / result);
+            if duration_to_zero < duration_to_start {
+                duration_to_start = duration_to_zero;
+            }
         }
     }
     if duration_to_end >= threshold {
@@ -229,18 +250,31 @@ pub(crate) fn instant_value(
 }
 
 /// Whether a sample's start timestamp (OTel-style "created" time) shows a counter
-/// reset since the previous sample. A start timestamp of 0 means "unknown"; one in
-/// the future of its own sample is ignored as invalid. A start timestamp equal to
-/// the previous sample's time is a reset only when the previous start was known
-/// (delta-style series), not for cumulative series with unknown start.
+/// reset since the previous sample. A start timestamp is usable only when known
+/// (non-zero) and before its own sample. One after the previous sample is a reset;
+/// one equal to the previous sample's time is a reset only if the previous start
+/// timestamp was usable too (a delta-style series), not for a cumulative series
+/// whose start is unknown.
 pub(crate) fn is_start_timestamp_reset(prev_st: i64, prev_t: i64, cur_st: i64, cur_t: i64) -> bool {
-    if cur_st == 0 || cur_st > cur_t || cur_st < prev_t {
+    if !usable_start_timestamp(cur_st, cur_t) || cur_st < prev_t {
         return false;
     }
-    if cur_st > prev_t {
-        return true;
-    }
-    prev_st != 0
+    cur_st > prev_t || usable_start_timestamp(prev_st, prev_t)
+}
+
+fn usable_start_timestamp(st: i64, t: i64) -> bool {
+    st != 0 && st < t
+}
+
+/// Whether some point's start timestamp lies before the previous point although it
+/// differs from the previous start timestamp: overlapping sample intervals, for
+/// which `rate`/`increase` warn "sample has start time that overlaps with previous
+/// sample timestamp for metric …".
+pub(crate) fn start_timestamps_overlap(points: &[FPoint], start_timestamps: &[i64]) -> bool {
+    points
+        .windows(2)
+        .zip(start_timestamps.windows(2))
+        .any(|(p, st)| st[1] != 0 && st[1] < p[0].t && st[1] != st[0])
 }
 
 fn range_seconds(range_start_ms: i64, range_end_ms: i64) -> f64 {
@@ -422,10 +456,66 @@ mod tests {
         let inc = extrapolated_rate(&pts, &st, 0, 20_000, RateKind::Increase).unwrap();
         let plain = extrapolated_rate(&pts, &[], 0, 20_000, RateKind::Increase).unwrap();
         assert!(inc > plain);
-        assert!(is_start_timestamp_reset(0, 10, 10, 20) == false);
+        assert!(!is_start_timestamp_reset(0, 10, 10, 20));
         assert!(is_start_timestamp_reset(5, 10, 10, 20));
         assert!(!is_start_timestamp_reset(5, 10, 0, 20));
         assert!(!is_start_timestamp_reset(5, 10, 30, 20));
+        // A start equal to its own sample time is unusable, also as "previous".
+        assert!(!is_start_timestamp_reset(5, 10, 20, 20));
+        assert!(!is_start_timestamp_reset(10, 10, 10, 20));
+        assert!(!is_start_timestamp_reset(15, 10, 10, 20));
+    }
+
+    // start_timestamps.test "increase(series[5m])" at 6m: a start timestamp inside
+    // the window replaces left extrapolation by a zero point at that time.
+    #[test]
+    fn start_timestamp_inside_window_is_the_zero_point() {
+        let (start, end) = (M, 6 * M);
+        let st_const = |st: i64, n: usize| vec![st; n];
+        // Points 2m..5m with values 1..4.
+        let four = series(2 * M, M, &[1.0, 2.0, 3.0, 4.0]);
+        let inc = |pts: &[FPoint], sts: &[i64]| {
+            extrapolated_rate(pts, sts, start, end, RateKind::Increase)
+        };
+        approx(inc(&four, &[]).unwrap(), 5.0);
+        approx(inc(&four, &st_const(M + 30_000, 4)).unwrap(), 36.0 / 7.0); // st_inside_extrapolate_right
+        approx(inc(&four, &st_const(M, 4)).unwrap(), 5.0); // at the window start: not used
+        approx(inc(&four, &st_const(2 * M, 4)).unwrap(), 5.0); // st_at_t
+        approx(
+            inc(&four, &st_const(2 * M + 1, 4)).unwrap(),
+            6.333333333333333,
+        ); // st_after_t
+           // Two points at 3m, 4m (values 2, 3).
+        let two = series(3 * M, M, &[2.0, 3.0]);
+        approx(inc(&two, &[]).unwrap(), 2.0);
+        approx(inc(&two, &st_const(M + 30_000, 2)).unwrap(), 3.6);
+        approx(inc(&two, &st_const(3 * M + 1, 2)).unwrap(), 6.0);
+        // A single point counts from zero only with a usable start inside the window.
+        let one = series(4 * M, M, &[3.0]);
+        approx(inc(&one, &[M + 30_000]).unwrap(), 3.0);
+        assert_eq!(inc(&one, &[]), None);
+        assert_eq!(inc(&one, &[M]), None);
+        assert_eq!(inc(&one, &[4 * M]), None);
+        approx(
+            extrapolated_rate(&one, &[M + 30_000], start, end, RateKind::Rate).unwrap(),
+            0.01,
+        );
+        // delta ignores start timestamps.
+        assert_eq!(
+            extrapolated_rate(&one, &[M + 30_000], start, end, RateKind::Delta),
+            None
+        );
+    }
+
+    // start_timestamps.test overlap cases at 4m over points 2m, 3m, 4m.
+    #[test]
+    fn overlapping_start_timestamps() {
+        let pts = series(2 * M, M, &[60.0, 120.0, 180.0]);
+        assert!(start_timestamps_overlap(&pts, &[0, M, 2 * M])); // "overlap": starts 2m back
+        assert!(!start_timestamps_overlap(&pts, &[0, 0, 0]));
+        assert!(!start_timestamps_overlap(&pts, &[M, 2 * M, 3 * M])); // delta
+        assert!(!start_timestamps_overlap(&pts, &[90_000, 90_000, 90_000])); // cumulative
+        assert!(!start_timestamps_overlap(&pts, &[]));
     }
 
     // functions.test: irate(http_requests_total[50m]) at 50m for 0+10x10 / 0+20x10
