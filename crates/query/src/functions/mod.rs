@@ -24,6 +24,8 @@ pub(crate) mod kahan;
 pub(crate) mod labels;
 pub(crate) mod math;
 pub(crate) mod over_time;
+#[cfg(test)]
+mod promtool_oracle;
 pub(crate) mod rate;
 pub(crate) mod regression;
 pub(crate) mod smoothing;

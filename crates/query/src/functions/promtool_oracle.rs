@@ -1,0 +1,248 @@
+//! Differential test of the range kernels against the Prometheus engine itself,
+//! through `promtool test rules` (Debian's Prometheus 2.42 is the local oracle).
+//!
+//! 2.42 selects ranges left-closed where 3.x is left-open, so every evaluation time
+//! is placed between samples, where both agree. The kernels did not change between
+//! those versions except in rounding details, hence the 1e-9 relative tolerance.
+//! Skipped with a message when promtool is missing, unless `CI` is set.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::process::Command;
+
+use super::{range_kernel, RangeMode, RangeWindow};
+use crate::value::FPoint;
+
+const INTERVAL_MS: i64 = 15_000;
+const SAMPLES: usize = 64;
+const RANGE_MS: i64 = 150_000;
+
+/// Deterministic xorshift so the data is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A counter with occasional resets and a gauge that wanders through negatives,
+/// repeats values and jumps.
+fn test_series() -> Vec<(&'static str, Vec<f64>)> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut counter = Vec::with_capacity(SAMPLES);
+    let mut gauge = Vec::with_capacity(SAMPLES);
+    let (mut c, mut g) = (5.0f64, 0.0f64);
+    for _ in 0..SAMPLES {
+        let r = rng.next();
+        c = if r < 0.07 {
+            (rng.next() * 4.0).floor()
+        } else {
+            c + (rng.next() * 20.0).floor() / 4.0
+        };
+        counter.push(c);
+        let r = rng.next();
+        if r > 0.2 {
+            g += ((rng.next() - 0.55) * 400.0).round() / 8.0;
+        }
+        gauge.push(g);
+    }
+    vec![("oracle_counter", counter), ("oracle_gauge", gauge)]
+}
+
+/// `(PromQL function call template, our kernel name, scalar args)`; `{m}` is the
+/// range selector.
+const CASES: &[(&str, &str, &[f64])] = &[
+    ("rate({m})", "rate", &[]),
+    ("increase({m})", "increase", &[]),
+    ("delta({m})", "delta", &[]),
+    ("irate({m})", "irate", &[]),
+    ("idelta({m})", "idelta", &[]),
+    ("deriv({m})", "deriv", &[]),
+    ("predict_linear({m}, 600)", "predict_linear", &[600.0]),
+    ("resets({m})", "resets", &[]),
+    ("changes({m})", "changes", &[]),
+    ("avg_over_time({m})", "avg_over_time", &[]),
+    ("sum_over_time({m})", "sum_over_time", &[]),
+    ("min_over_time({m})", "min_over_time", &[]),
+    ("max_over_time({m})", "max_over_time", &[]),
+    ("count_over_time({m})", "count_over_time", &[]),
+    ("last_over_time({m})", "last_over_time", &[]),
+    ("stddev_over_time({m})", "stddev_over_time", &[]),
+    ("stdvar_over_time({m})", "stdvar_over_time", &[]),
+    ("quantile_over_time(0.3, {m})", "quantile_over_time", &[0.3]),
+    (
+        "holt_winters({m}, 0.3, 0.6)",
+        "double_exponential_smoothing",
+        &[0.3, 0.6],
+    ),
+];
+
+/// Go's `time.Duration` text for whole seconds below one hour.
+fn go_duration(ms: i64) -> String {
+    let s = ms / 1000;
+    if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn eval_times() -> Vec<i64> {
+    // Between samples (7 s after one), from where a full range of data exists.
+    (12..SAMPLES as i64)
+        .step_by(5)
+        .map(|i| i * INTERVAL_MS + 7_000)
+        .collect()
+}
+
+/// Runs promtool on one file holding every case and returns what it got for each
+/// `(expression, time)`; `None` for "no result".
+fn promtool_results(series: &[(&str, Vec<f64>)]) -> Option<HashMap<(String, String), Option<f64>>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut yml =
+        String::from("evaluation_interval: 1s\ntests:\n  - interval: 15s\n    input_series:\n");
+    for (name, values) in series {
+        let vals: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+        writeln!(
+            yml,
+            "      - series: '{name}'\n        values: '{}'",
+            vals.join(" ")
+        )
+        .unwrap();
+    }
+    yml.push_str("    promql_expr_test:\n");
+    for (name, _) in series {
+        for (template, _, _) in CASES {
+            let expr = template.replace("{m}", &format!("{name}[{}s]", RANGE_MS / 1000));
+            for t in eval_times() {
+                writeln!(
+                    yml,
+                    "      - expr: '{expr}'\n        eval_time: {}\n        exp_samples: []",
+                    go_duration(t)
+                )
+                .unwrap();
+            }
+        }
+    }
+    let path = dir.path().join("oracle.yml");
+    std::fs::write(&path, yml).expect("write promtool test file");
+    let out = match Command::new("promtool")
+        .arg("test")
+        .arg("rules")
+        .arg(&path)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "promtool is required in CI: {e}"
+            );
+            eprintln!("skipping promtool oracle test: promtool not runnable ({e})");
+            return None;
+        }
+    };
+    // Every case "fails" (no samples were expected); the report lists what was got.
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut results = HashMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("expr: \"") {
+            let (expr, rest) = rest.split_once("\", time: ").expect("promtool header");
+            current = Some((expr.to_string(), rest.trim_end_matches(',').to_string()));
+        } else if let Some(got) = line.strip_prefix("got: ") {
+            let key = current.take().expect("got line after a header");
+            let value = if got == "nil" {
+                None
+            } else {
+                let v = got.rsplit(' ').next().expect("value");
+                Some(
+                    v.parse::<f64>()
+                        .unwrap_or_else(|_| panic!("unparsable promtool value {v:?}")),
+                )
+            };
+            results.insert(key, value);
+        }
+    }
+    Some(results)
+}
+
+#[test]
+fn range_kernels_agree_with_prometheus() {
+    let series = test_series();
+    let Some(oracle) = promtool_results(&series) else {
+        return;
+    };
+    // Guard against a vacuous pass (e.g. promtool output no longer parsed).
+    assert!(
+        oracle.len() * 10 >= series.len() * CASES.len() * eval_times().len() * 9,
+        "promtool returned only {} results",
+        oracle.len()
+    );
+    let mut checked = 0;
+    let mut mismatches = Vec::new();
+    for (name, values) in &series {
+        let points: Vec<FPoint> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| FPoint {
+                t: i as i64 * INTERVAL_MS,
+                f,
+            })
+            .collect();
+        for (template, kernel_name, args) in CASES {
+            let kernel = range_kernel(kernel_name).expect("kernel exists");
+            let expr = template.replace("{m}", &format!("{name}[{}s]", RANGE_MS / 1000));
+            for t in eval_times() {
+                let window: Vec<FPoint> = points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.t > t - RANGE_MS && p.t <= t)
+                    .collect();
+                let w = RangeWindow {
+                    points: &window,
+                    start_timestamps: &[],
+                    range_start_ms: t - RANGE_MS,
+                    range_end_ms: t,
+                    eval_ms: t,
+                    mode: RangeMode::Plain,
+                };
+                let ours = kernel(&w, args).expect("kernel succeeds");
+                // promtool reports nothing when its result is empty and matched.
+                let theirs = oracle
+                    .get(&(expr.clone(), go_duration(t)))
+                    .copied()
+                    .unwrap_or(None);
+                let agree = match (ours, theirs) {
+                    (Some(a), Some(b)) => {
+                        (a.is_nan() && b.is_nan())
+                            || a == b
+                            || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+                    }
+                    (a, b) => a == b,
+                };
+                if !agree {
+                    mismatches.push(format!(
+                        "{expr} at {t}ms: ours {ours:?}, Prometheus {theirs:?}"
+                    ));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert_eq!(checked, series.len() * CASES.len() * eval_times().len());
+}
