@@ -4,16 +4,24 @@
 //! Nothing here sees evaluator state. The evaluator selects the points, resolves
 //! `offset`/`@` into concrete window bounds, evaluates scalar arguments, drops
 //! `__name__` where Prometheus does, and turns the flags returned here into
-//! annotations (texts in [`annotations`]).
+//! annotations (texts in [`annotations`], without the ` (line:col)` suffix).
 //!
 //! Entry points:
 //! * [`range_kernel`]: functions over a range vector (`rate`, `*_over_time`, …),
-//!   called once per series and step with a [`RangeWindow`].
+//!   called once per series and step with a [`RangeWindow`];
+//!   [`range_arg_warning`] for warnings about their scalar arguments and
+//!   [`rate::start_timestamps_overlap`] for the start-timestamp warning.
 //! * [`math::float_kernel`] and [`date::date_kernel`]: per-element float functions;
 //!   plus [`math::round`], [`math::clamp`].
-//! * [`histogram::bucket_quantile`] / [`histogram::bucket_fraction`]: classic
-//!   `le`-bucket histograms.
+//! * [`histogram::group_buckets`], [`histogram::bucket_quantile`],
+//!   [`histogram::bucket_fraction`]: classic `le`-bucket histograms;
+//!   [`go_fmt::openmetrics_float`] formats the `histogram_quantiles` label.
 //! * [`labels`]: `label_replace`, `label_join`, `sort_by_label` ordering.
+//! * [`over_time::quantile`]: the φ-quantile shared with the `quantile` aggregator.
+//!
+//! Semantics follow Prometheus 3.x (checked against the upstream `.test` files,
+//! and against a local Prometheus through `promtool` in `promtool_oracle`).
+//! Native histograms are not handled here.
 
 pub(crate) mod annotations;
 pub(crate) mod counting;
