@@ -18,7 +18,7 @@ mod tenant;
 
 pub use histogram::{BucketSpan, FloatHistogram};
 pub use labels::{is_valid_label_name, is_valid_metric_name, Label, Labels, LabelsBuilder, METRIC_NAME};
-pub use matcher::{MatchOp, Matcher, MatcherError};
+pub use matcher::{compile_anchored_go_regex, MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Sample, SampleKind, TimeSeries, STALE_NAN, STALE_NAN_BITS};
 pub use tenant::{Tenant, TenantParseError};
 

@@ -189,6 +189,13 @@ fn classify(p: &str) -> Shape {
     Shape::General
 }
 
+/// Compiles `pattern` as Prometheus compiles label regexes (fully anchored, `.`
+/// matching newlines, ASCII-only `\d \w \s` as in Go's RE2), for callers that need
+/// capture groups, such as PromQL's `label_replace`.
+pub fn compile_anchored_go_regex(pattern: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?s:{})$", translate_go_classes(pattern))).map_err(|e| e.to_string())
+}
+
 /// Rewrites `\d \D \w \W \s \S` to their ASCII (Go RE2) meaning, inside and outside
 /// bracket classes.
 fn translate_go_classes(p: &str) -> String {
@@ -320,6 +327,16 @@ mod tests {
         assert!(!m(MatchOp::NotRegex, "a").matches("a"));
         assert_eq!(m(MatchOp::Regex, "a|b").set_matches(), Some(vec!["a", "b"]));
         assert_eq!(m(MatchOp::Regex, "a.*").set_matches(), None);
+    }
+
+    #[test]
+    fn anchored_go_regex_has_captures() {
+        let re = compile_anchored_go_regex(r"(\w+)-(\d+)").unwrap();
+        let caps = re.captures("ab-12").unwrap();
+        assert_eq!((&caps[1], &caps[2]), ("ab", "12"));
+        assert!(re.captures("xab-12y!").is_none(), "anchored");
+        assert!(re.captures("ab-\u{663}").is_none(), "ASCII digits only");
+        assert!(compile_anchored_go_regex("(").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use regex::{Captures, Regex};
-use tidemark_model::Labels;
+use tidemark_model::{compile_anchored_go_regex, Labels};
 
 use crate::QueryError;
 
@@ -18,18 +18,15 @@ pub(crate) struct LabelReplace {
 }
 
 impl LabelReplace {
-    /// Validates the arguments once per query. The regex is anchored at both ends
-    /// and `.` matches newlines, as in Prometheus.
-    ///
-    /// Known dialect gap: the `regex` crate's `\d`, `\w`, `\s` are Unicode-aware
-    /// where Go's RE2 is ASCII-only.
+    /// Validates the arguments once per query. The regex is compiled as Prometheus
+    /// does: anchored at both ends, `.` matching newlines, ASCII `\d \w \s`.
     pub(crate) fn new(
         dst: &str,
         replacement: &str,
         src: &str,
         regex: &str,
     ) -> Result<LabelReplace, QueryError> {
-        let compiled = Regex::new(&format!("^(?s:{regex})$")).map_err(|_| {
+        let compiled = compile_anchored_go_regex(regex).map_err(|_| {
             QueryError::Execution(format!(
                 "invalid regular expression in label_replace(): {regex}"
             ))
@@ -288,6 +285,16 @@ mod tests {
         // Empty result deletes the label.
         let r = LabelReplace::new("dst", "", "dst", ".*").unwrap();
         assert_eq!(r.apply(&m).unwrap().get("dst"), None);
+    }
+
+    #[test]
+    fn perl_classes_are_ascii_like_go() {
+        let m = l(&[("src", "\u{663}\u{664}")]); // Arabic-Indic digits
+        let r = LabelReplace::new("dst", "$1", "src", r"(\d+)").unwrap();
+        assert_eq!(r.apply(&m), None);
+        let m = l(&[("src", "ab\n12")]);
+        let r = LabelReplace::new("dst", "$1-$2", "src", r"(\w+).(\d+)").unwrap();
+        assert_eq!(r.apply(&m).unwrap().get("dst"), Some("ab-12"));
     }
 
     #[test]
