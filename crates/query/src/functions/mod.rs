@@ -9,7 +9,6 @@
 //! Entry points:
 //! * [`range_kernel`]: functions over a range vector (`rate`, `*_over_time`, …),
 //!   called once per series and step with a [`RangeWindow`];
-//!   [`range_arg_warning`] for warnings about their scalar arguments and
 //!   [`rate::start_timestamps_overlap`] for the start-timestamp warning.
 //! * [`math::float_kernel`] and [`date::date_kernel`]: per-element float functions;
 //!   plus [`math::round`], [`math::clamp`].
@@ -141,17 +140,6 @@ pub(crate) fn range_kernel(name: &str) -> Option<RangeKernel> {
     Some(k)
 }
 
-/// The warning annotation (without position) a range function's scalar
-/// arguments call for, evaluated once per step like Prometheus does:
-/// `quantile_over_time` with `q` outside [0, 1] or NaN. The position is that of
-/// the function's first argument.
-pub(crate) fn range_arg_warning(name: &str, args: &[f64]) -> Option<String> {
-    match name {
-        "quantile_over_time" => annotations::invalid_quantile_warning(arg(args, 0)),
-        _ => None,
-    }
-}
-
 /// Scalar argument `i`, NaN when the evaluator passed fewer (it validates arity, so
 /// this only guards against a panic).
 fn arg(args: &[f64], i: usize) -> f64 {
@@ -196,16 +184,6 @@ mod tests {
         }
         assert!(range_kernel("absent_over_time").is_none());
         assert!(range_kernel("abs").is_none());
-    }
-
-    // functions.test "quantile_over_time(2, data[2m])" expects a warning.
-    #[test]
-    fn quantile_argument_warning() {
-        assert!(range_arg_warning("quantile_over_time", &[2.0])
-            .unwrap()
-            .ends_with("got 2"));
-        assert_eq!(range_arg_warning("quantile_over_time", &[0.5]), None);
-        assert_eq!(range_arg_warning("rate", &[]), None);
     }
 
     #[test]
