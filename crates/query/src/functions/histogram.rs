@@ -193,13 +193,12 @@ pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>)
 }
 
 /// Sorts by upper bound and merges equal bounds; false when the `+Inf` bucket is
-/// missing (or there are no buckets at all).
+/// missing (or there are no buckets at all). Buckets with a NaN bound (`le="NaN"`)
+/// cannot be ordered and are dropped; Prometheus' result for them depends on its
+/// sort's internals.
 fn prepare(buckets: &mut Vec<Bucket>) -> bool {
-    buckets.sort_by(|a, b| {
-        a.upper_bound
-            .partial_cmp(&b.upper_bound)
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    buckets.retain(|b| !b.upper_bound.is_nan());
+    buckets.sort_by(|a, b| a.upper_bound.total_cmp(&b.upper_bound));
     match buckets.last() {
         Some(b) if b.upper_bound == f64::INFINITY => {}
         _ => return false,
@@ -313,6 +312,11 @@ mod tests {
         assert!(bucket_quantile(0.5, &mut bk(&[(1.0, 0.0), (INF, 0.0)]))
             .0
             .is_nan());
+        // A NaN bound is ignored rather than breaking the order.
+        close(
+            bucket_quantile(0.5, &mut bk(&[(f64::NAN, 3.0), (1.0, 2.0), (INF, 4.0)])).0,
+            1.0,
+        );
         // No buckets at all.
         assert!(bucket_quantile(0.5, &mut Vec::new()).0.is_nan());
         // Non-positive lowest bound is returned as is.

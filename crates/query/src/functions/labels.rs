@@ -182,43 +182,36 @@ pub(crate) fn compare_by_labels(a: &Labels, b: &Labels, names: &[&str]) -> Order
     a.cmp(b)
 }
 
-/// Natural ("human") string order: digit runs compare as integers, other runs as
-/// bytes, so `cpu2 < cpu10`.
+/// Natural ("human") string order: runs of ASCII digits compare by numeric value,
+/// other runs as bytes, run by run, so `cpu2 < cpu10`; a string whose runs are a
+/// prefix of the other's sorts first, remaining ties (`a01` vs `a1`) go by bytes.
 ///
-/// Follows the natsort package Prometheus uses, made a total order where that one
-/// is not: strings it considers each other's predecessor (`a1`/`a01`) or neither
-/// (the empty string vs anything) fall back to byte order.
+/// Agrees with the natsort package Prometheus uses wherever that one is
+/// consistent, but is a true total order (sorting must not depend on input order,
+/// and Rust's sort may panic on inconsistent comparators). Deliberate differences:
+/// the empty string sorts first, and digit runs beyond 64 bits still compare
+/// numerically.
 pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
-    match (natural_less(a, b), natural_less(b, a)) {
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        _ => a.cmp(b),
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(&cb) {
+        let is_number = |s: &str| s.as_bytes()[0].is_ascii_digit();
+        let o = if is_number(x) && is_number(y) {
+            cmp_digit_runs(x, y)
+        } else {
+            x.cmp(y)
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
     }
+    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
 }
 
-fn natural_less(a: &str, b: &str) -> bool {
-    let ca = chunks(a);
-    let cb = chunks(b);
-    for (i, x) in ca.iter().enumerate() {
-        let Some(y) = cb.get(i) else {
-            return false;
-        };
-        let last_a = i == ca.len() - 1;
-        let last_b = i == cb.len() - 1;
-        match (as_int(x), as_int(y)) {
-            (Some(nx), Some(ny)) if nx != ny => return nx < ny,
-            (Some(_), Some(_)) => {}
-            _ if x != y => return x < y,
-            _ => {}
-        }
-        if last_a {
-            return true;
-        }
-        if last_b {
-            return false;
-        }
-    }
-    false
+/// Numeric comparison of two non-empty ASCII digit strings of any length.
+fn cmp_digit_runs(x: &str, y: &str) -> Ordering {
+    let x = x.trim_start_matches('0');
+    let y = y.trim_start_matches('0');
+    x.len().cmp(&y.len()).then_with(|| x.cmp(y))
 }
 
 /// Maximal runs of ASCII digits and of non-digits.
@@ -238,15 +231,6 @@ fn chunks(s: &str) -> Vec<&str> {
         out.push(&s[start..]);
     }
     out
-}
-
-/// Go's `strconv.Atoi` on a digit run: fails on overflow.
-fn as_int(s: &str) -> Option<i64> {
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().ok()
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]
@@ -350,12 +334,59 @@ mod tests {
         );
         assert_eq!(natural_cmp("10", "9"), Ordering::Greater);
         assert_eq!(natural_cmp("", "a"), Ordering::Less);
-        assert_eq!(natural_cmp("a01", "a1"), "a01".cmp("a1"));
-        // Overflowing digit runs compare as text.
+        assert_eq!(natural_cmp("a01", "a1"), Ordering::Less);
+        assert_eq!(natural_cmp("a1", "a1b"), Ordering::Less);
+        assert_eq!(natural_cmp("a1b", "a01c"), Ordering::Less);
+        assert_eq!(natural_cmp("x-9", "x-10"), Ordering::Less);
         assert_eq!(
             natural_cmp("99999999999999999999", "100000000000000000000"),
-            Ordering::Greater
+            Ordering::Less
         );
+    }
+
+    // A comparator that is not a total order would make sorting depend on the
+    // input order (and may panic); check transitivity on tricky strings.
+    #[test]
+    fn natural_order_is_total() {
+        let words = [
+            "",
+            "a",
+            "a1",
+            "a01",
+            "a1b",
+            "a01c",
+            "2",
+            "10",
+            "15555555555555555555",
+            "9",
+            "-",
+            "ü1",
+            "a 1",
+            "a1 ",
+            "01",
+            "1",
+        ];
+        for x in words {
+            assert_eq!(natural_cmp(x, x), Ordering::Equal);
+            for y in words {
+                assert_eq!(
+                    natural_cmp(x, y),
+                    natural_cmp(y, x).reverse(),
+                    "{x:?} {y:?}"
+                );
+                for z in words {
+                    if natural_cmp(x, y) != Ordering::Greater
+                        && natural_cmp(y, z) != Ordering::Greater
+                    {
+                        assert_ne!(
+                            natural_cmp(x, z),
+                            Ordering::Greater,
+                            "{x:?} <= {y:?} <= {z:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
