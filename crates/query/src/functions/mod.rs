@@ -34,6 +34,8 @@ pub(crate) mod over_time;
 #[cfg(test)]
 mod promtool_oracle;
 pub(crate) mod rate;
+#[cfg(test)]
+mod robustness;
 pub(crate) mod regression;
 pub(crate) mod smoothing;
 
