@@ -507,6 +507,91 @@ mod tests {
         );
     }
 
+    /// start_timestamps.test `cumulative{type="st_resets"}`: 0+60x14 from 2m with
+    /// start timestamps that restart the counter at 4m, 7m0.001s, 10m59s, 13m59.999s.
+    fn st_resets_series() -> (Vec<FPoint>, Vec<i64>) {
+        let points = linear(2 * M, M, 0.0, 60.0, 15);
+        let starts = [90_000, 4 * M, 7 * M + 1, 11 * M - 1_000, 14 * M - 1];
+        let sts = (0..15).map(|i| starts[i / 3]).collect();
+        (points, sts)
+    }
+
+    #[test]
+    fn start_timestamp_resets_reference_table() {
+        let (points, sts) = st_resets_series();
+        let increase = [
+            420.0, 780.0, 675.0, 675.0, 1275.0, 1080.0, 900.0, 1725.0, 1440.0,
+        ];
+        let irate = [1.0, 6.0, 1.0, 1.0, 9.0, 1.0, 1.0, 12.0, 1.0];
+        let resets = [1.0, 2.0, 1.0, 1.0, 2.0, 1.0, 1.0, 2.0, 1.0];
+        for (k, t) in (7..=15).map(|m| m * M).enumerate() {
+            let from = points.partition_point(|p| p.t <= t - 5 * M);
+            let to = points.partition_point(|p| p.t <= t);
+            let w = RangeWindow {
+                points: &points[from..to],
+                start_timestamps: &sts[from..to],
+                range_start_ms: t - 5 * M,
+                range_end_ms: t,
+                eval_ms: t,
+                mode: RangeMode::Plain,
+            };
+            approx(rate_like(&w, RateKind::Increase).unwrap(), increase[k]);
+            approx(rate_like(&w, RateKind::Rate).unwrap(), increase[k] / 300.0);
+            approx(
+                instant_value(w.points, w.start_timestamps, true).unwrap(),
+                irate[k],
+            );
+            assert_eq!(
+                super::super::counting::resets(&w),
+                Some(resets[k]),
+                "resets at {t}"
+            );
+        }
+    }
+
+    // start_timestamps.test `delta{type=…}`: constant 60 every minute from 2m with
+    // start timestamps marking each sample as a delta (or not).
+    #[test]
+    fn delta_series_with_start_timestamps() {
+        let points = series(2 * M, M, &[60.0; 16]);
+        let cases: [(&str, Option<i64>, f64); 5] = [
+            ("no_st", None, 0.0),
+            ("otel", Some(M), 300.0),
+            ("gcp", Some(59_999), 300.0),
+            ("minimal_range", Some(1), 300.0),
+            ("empty_range", Some(0), 0.0),
+        ];
+        for (name, back, increase) in cases {
+            let sts: Vec<i64> = match back {
+                Some(b) => points.iter().map(|p| p.t - b).collect(),
+                None => Vec::new(),
+            };
+            for t in (10..=15).map(|m| m * M) {
+                let from = points.partition_point(|p| p.t <= t - 5 * M);
+                let to = points.partition_point(|p| p.t <= t);
+                let st = if sts.is_empty() {
+                    &sts[..]
+                } else {
+                    &sts[from..to]
+                };
+                let w = RangeWindow {
+                    points: &points[from..to],
+                    start_timestamps: st,
+                    range_start_ms: t - 5 * M,
+                    range_end_ms: t,
+                    eval_ms: t,
+                    mode: RangeMode::Plain,
+                };
+                let close =
+                    |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{name} at {t}: {a} != {b}");
+                close(rate_like(&w, RateKind::Increase).unwrap(), increase);
+                close(rate_like(&w, RateKind::Rate).unwrap(), increase / 300.0);
+                let irate = instant_value(w.points, w.start_timestamps, true).unwrap();
+                close(irate, if increase > 0.0 { 1.0 } else { 0.0 });
+            }
+        }
+    }
+
     // start_timestamps.test overlap cases at 4m over points 2m, 3m, 4m.
     #[test]
     fn overlapping_start_timestamps() {
