@@ -34,9 +34,9 @@ pub(crate) mod over_time;
 #[cfg(test)]
 mod promtool_oracle;
 pub(crate) mod rate;
+pub(crate) mod regression;
 #[cfg(test)]
 mod robustness;
-pub(crate) mod regression;
 pub(crate) mod smoothing;
 
 use crate::value::FPoint;
