@@ -207,12 +207,31 @@ pub struct AggregateExpr {
     pub expr: Box<Expr>,
     pub param: Option<Box<Expr>>,
     pub grouping: Option<Grouping>,
+    /// Where the aggregation and its parameter start, for annotation texts.
+    pub pos: Pos,
+    pub param_pos: Pos,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
     pub func: String,
     pub args: Vec<Expr>,
+    /// Where the call and each argument start, for annotation texts.
+    pub pos: Pos,
+    pub arg_pos: Vec<Pos>,
+}
+
+/// A 1-based source position, printed `line:col` as in Prometheus annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

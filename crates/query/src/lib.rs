@@ -12,6 +12,8 @@ mod engine;
 mod eval;
 mod functions;
 mod parse;
+mod positions;
+mod preprocess;
 mod value;
 
 pub use engine::{Engine, EngineOptions, QueryContext};

@@ -11,18 +11,45 @@ use promql_parser::parser as pp;
 use tidemark_model::{MatchOp, Matcher, METRIC_NAME};
 
 use crate::ast::*;
+use crate::positions::CallSites;
+use crate::preprocess::{rewrite, Rewritten};
 use crate::QueryError;
 
 /// Parses a query into our AST. Errors are `BadData` with a Prometheus-like text.
 pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
-    let parsed = pp::parse(input)
+    register_duration_functions();
+    let rewritten = rewrite(input)
         .map_err(|e| QueryError::BadData(format!("invalid parameter \"query\": {e}")))?;
-    let mut conv = Converter { next_id: 0 };
+    let parsed = pp::parse(&rewritten.text)
+        .map_err(|e| QueryError::BadData(format!("invalid parameter \"query\": {e}")))?;
+    let mut conv = Converter {
+        next_id: 0,
+        rewritten,
+        sites: CallSites::scan(input),
+    };
     conv.expr(parsed)
+}
+
+/// `step()` and `range()` (Prometheus 3.x) are scalar functions the parser crate
+/// does not know; it lets us register them once per process.
+fn register_duration_functions() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use promql_parser::parser::value::ValueType as PValueType;
+        // Fails only on a clash with a built-in name, in which case the built-in is used.
+        let _ = pp::register_extra_functions(vec![
+            pp::Function::new("step", vec![], 0, PValueType::Scalar, false),
+            pp::Function::new("range", vec![], 0, PValueType::Scalar, false),
+        ]);
+    });
 }
 
 struct Converter {
     next_id: usize,
+    /// Placeholders for syntax the parser crate does not know (see `preprocess`).
+    rewritten: Rewritten,
+    /// Source positions of calls and aggregations, handed out in source order.
+    sites: CallSites,
 }
 
 fn bad(msg: impl Into<String>) -> QueryError {
@@ -46,19 +73,19 @@ impl Converter {
             pp::Expr::Paren(p) => Expr::Paren(Box::new(self.expr(*p.expr)?)),
             pp::Expr::Unary(u) => Expr::Neg(Box::new(self.expr(*u.expr)?)),
             pp::Expr::VectorSelector(vs) => Expr::VectorSelector(self.vector_selector(vs)?),
-            pp::Expr::MatrixSelector(ms) => Expr::MatrixSelector(MatrixSelector {
-                vs: self.vector_selector(ms.vs)?,
-                range: DurationExpr::Millis(duration_ms(&ms.range)),
-                mode: RangeMode::Plain,
-            }),
+            pp::Expr::MatrixSelector(ms) => {
+                let (range, mode) = self.duration(&ms.range);
+                Expr::MatrixSelector(MatrixSelector {
+                    vs: self.vector_selector(ms.vs)?,
+                    range,
+                    mode,
+                })
+            }
             pp::Expr::Subquery(sq) => Expr::Subquery(Subquery {
                 expr: Box::new(self.expr(*sq.expr)?),
-                range: DurationExpr::Millis(duration_ms(&sq.range)),
-                step: sq
-                    .step
-                    .as_ref()
-                    .map(|d| DurationExpr::Millis(duration_ms(d))),
-                offset: sq.offset.as_ref().map(offset),
+                range: self.duration(&sq.range).0,
+                step: sq.step.as_ref().map(|d| self.duration(d).0),
+                offset: sq.offset.as_ref().map(|o| self.offset(o)),
                 at: sq.at.as_ref().map(at_modifier),
                 id: self.id(),
             }),
@@ -81,7 +108,9 @@ impl Converter {
                 })
             }
             pp::Expr::Aggregate(a) => {
-                let op = agg_op(&a.op.to_string())?;
+                let op_name = a.op.to_string();
+                let op = agg_op(&op_name)?;
+                let (pos, arg_pos) = self.sites.take(&op_name).unwrap_or_default();
                 let grouping = a.modifier.map(|m| match m {
                     promql_parser::parser::LabelModifier::Include(l) => Grouping {
                         without: false,
@@ -101,9 +130,12 @@ impl Converter {
                     expr: Box::new(self.expr(*a.expr)?),
                     param,
                     grouping,
+                    pos,
+                    param_pos: arg_pos.first().copied().unwrap_or(pos),
                 })
             }
             pp::Expr::Call(c) => {
+                let (pos, arg_pos) = self.sites.take(c.func.name).unwrap_or_default();
                 let mut args = Vec::with_capacity(c.args.args.len());
                 for a in c.args.args {
                     args.push(self.expr(*a)?);
@@ -111,10 +143,28 @@ impl Converter {
                 Expr::Call(Call {
                     func: c.func.name.to_string(),
                     args,
+                    pos,
+                    arg_pos,
                 })
             }
             pp::Expr::Extension(_) => return Err(bad("unsupported expression extension")),
         })
+    }
+
+    /// A parsed duration, or what the placeholder standing in its place means.
+    fn duration(&self, d: &Duration) -> (DurationExpr, RangeMode) {
+        let ms = duration_ms(d);
+        match self.rewritten.lookup(ms) {
+            Some(p) => (p.duration.clone(), p.mode),
+            None => (DurationExpr::Millis(ms), RangeMode::Plain),
+        }
+    }
+
+    fn offset(&self, o: &pp::Offset) -> DurationExpr {
+        match o {
+            pp::Offset::Pos(d) => self.duration(d).0,
+            pp::Offset::Neg(d) => DurationExpr::Neg(Box::new(self.duration(d).0)),
+        }
     }
 
     fn vector_selector(&mut self, vs: pp::VectorSelector) -> Result<VectorSelector, QueryError> {
@@ -146,17 +196,10 @@ impl Converter {
         Ok(VectorSelector {
             name: vs.name,
             matchers,
-            offset: vs.offset.as_ref().map(offset),
+            offset: vs.offset.as_ref().map(|o| self.offset(o)),
             at: vs.at.as_ref().map(at_modifier),
             id: self.id(),
         })
-    }
-}
-
-fn offset(o: &pp::Offset) -> DurationExpr {
-    match o {
-        pp::Offset::Pos(d) => DurationExpr::Millis(duration_ms(d)),
-        pp::Offset::Neg(d) => DurationExpr::Millis(-duration_ms(d)),
     }
 }
 

@@ -73,7 +73,7 @@ impl Evaluator<'_> {
                         "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
                         percent_g(r),
                         if r < 0.0 { -1 } else { 1 }
-                    ));
+                    ), a.param_pos);
                     r.clamp(-1.0, 1.0)
                 } else {
                     r
@@ -85,11 +85,8 @@ impl Evaluator<'_> {
             }
             AggOp::Quantile => {
                 let q = scalar_param(param, a.op)?;
-                if !(0.0..=1.0).contains(&q) {
-                    self.warn(format!(
-                        "PromQL warning: quantile value should be between 0 and 1, got {}",
-                        percent_g(q)
-                    ));
+                if let Some(w) = crate::functions::annotations::invalid_quantile_warning(q) {
+                    self.warn(w, a.param_pos);
                 }
                 let groups = group(input, a.grouping.as_ref(), true);
                 groups
@@ -209,6 +206,7 @@ fn group_fold(input: Vec<Elem>, grouping: Option<&Grouping>, op: AggOp) -> Vec<G
         let first = g.count == 0.0;
         g.count += 1.0;
         match op {
+            AggOp::Sum | AggOp::Avg if first => g.value = f,
             AggOp::Sum => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
             AggOp::Avg => avg_add(g, f),
             AggOp::Min => {
@@ -265,6 +263,8 @@ fn finish(op: AggOp, g: &Group) -> f64 {
         AggOp::Avg => {
             if g.incremental_mean {
                 g.mean + g.kahan_c
+            } else if g.value.is_infinite() {
+                g.value
             } else {
                 (g.value + g.kahan_c) / g.count
             }
@@ -327,7 +327,7 @@ fn k_select(op: AggOp, input: Vec<Elem>, k: usize, grouping: Option<&Grouping>) 
     for g in group(input, grouping, true) {
         let mut members = g.members;
         match op {
-            AggOp::TopK => members.sort_by(|a, b| cmp_nan_last(b.f, a.f, true)),
+            AggOp::TopK => members.sort_by(|a, b| cmp_nan_last(a.f, b.f, true)),
             AggOp::BottomK => members.sort_by(|a, b| cmp_nan_last(a.f, b.f, false)),
             _ => {}
         }
@@ -337,13 +337,14 @@ fn k_select(op: AggOp, input: Vec<Elem>, k: usize, grouping: Option<&Grouping>) 
     out
 }
 
-/// Orders `a` before `b` when `a` is "better"; NaN sorts after every number.
-fn cmp_nan_last(a: f64, b: f64, _desc: bool) -> std::cmp::Ordering {
+/// Orders values descending (`desc`) or ascending; NaN sorts after every number.
+fn cmp_nan_last(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     match (a.is_nan(), b.is_nan()) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,
         (false, true) => Ordering::Less,
+        _ if desc => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
         _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
     }
 }

@@ -158,6 +158,15 @@ fn set_unless(l: Vec<Elem>, r: Vec<Elem>, m: &VectorMatching) -> Vec<Elem> {
         .collect()
 }
 
+/// Go's `labels.Labels.String()`: every label, `__name__` included, in braces.
+fn go_labels(labels: &Labels) -> String {
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|l| format!("{}={:?}", l.name, l.value))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
 /// The labels of a match group, for error messages.
 fn match_group_labels(labels: &Labels, m: &VectorMatching) -> Labels {
     if m.on {
@@ -196,9 +205,9 @@ fn vector_vector(
             let side = if swapped { "left" } else { "right" };
             return Err(QueryError::Execution(format!(
                 "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                match_group_labels(&e.labels, m),
-                one[prev].labels,
-                e.labels
+                go_labels(&match_group_labels(&e.labels, m)),
+                go_labels(&one[prev].labels),
+                go_labels(&e.labels)
             )));
         }
     }
@@ -221,9 +230,7 @@ fn vector_vector(
             value = if keep { 1.0 } else { 0.0 };
             keep = true;
         }
-        if !keep {
-            return Ok(());
-        }
+        // Ambiguous matches are errors even when a comparison would filter them out.
         let labels = result_labels(&ml.labels, &ol.labels, one_to_one, m, include);
         let entry = produced.entry(sig);
         match entry {
@@ -243,6 +250,9 @@ fn vector_vector(
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(HashSet::from([labels.clone()]));
             }
+        }
+        if !keep {
+            return Ok(());
         }
         out.push(Elem {
             labels: Arc::new(labels),

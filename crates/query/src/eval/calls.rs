@@ -88,6 +88,70 @@ impl Evaluator<'_> {
                 Ok(StepValue::Vector(out))
             }
             "timestamp" => self.timestamp(c, t),
+            "step" => Ok(StepValue::Scalar(self.step as f64 / 1000.0)),
+            "range" => Ok(StepValue::Scalar((self.end - self.start) as f64 / 1000.0)),
+            "label_replace" => {
+                let v = self.arg_vector(c, 0, t)?;
+                let dst = self.arg_string(c, 1, t)?;
+                let kernel = functions::labels::LabelReplace::new(
+                    &dst,
+                    &self.arg_string(c, 2, t)?,
+                    &self.arg_string(c, 3, t)?,
+                    &self.arg_string(c, 4, t)?,
+                )?;
+                let out = v
+                    .into_iter()
+                    .map(|e| match kernel.apply(&e.labels) {
+                        Some(l) => Elem {
+                            labels: Arc::new(l),
+                            drop_name: e.drop_name && dst != METRIC_NAME,
+                            f: e.f,
+                        },
+                        None => e,
+                    })
+                    .collect();
+                Ok(StepValue::Vector(out))
+            }
+            "label_join" => {
+                let v = self.arg_vector(c, 0, t)?;
+                let dst = self.arg_string(c, 1, t)?;
+                let sep = self.arg_string(c, 2, t)?;
+                let mut sources = Vec::new();
+                for i in 3..c.args.len() {
+                    sources.push(self.arg_string(c, i, t)?);
+                }
+                let srcs: Vec<&str> = sources.iter().map(String::as_str).collect();
+                let kernel = functions::labels::LabelJoin::new(&dst, &sep, &srcs)?;
+                let out = v
+                    .into_iter()
+                    .map(|e| Elem {
+                        labels: Arc::new(kernel.apply(&e.labels)),
+                        drop_name: e.drop_name && dst != METRIC_NAME,
+                        f: e.f,
+                    })
+                    .collect();
+                Ok(StepValue::Vector(out))
+            }
+            "sort_by_label" | "sort_by_label_desc" => {
+                self.warn_sort_in_range_query(c);
+                let mut v = self.arg_vector(c, 0, t)?;
+                let mut names = Vec::new();
+                for i in 1..c.args.len() {
+                    names.push(self.arg_string(c, i, t)?);
+                }
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let desc = name == "sort_by_label_desc";
+                v.sort_by(|a, b| {
+                    let o = functions::labels::compare_by_labels(&a.labels, &b.labels, &names);
+                    if desc {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                });
+                Ok(StepValue::Vector(v))
+            }
+            "histogram_quantile" | "histogram_fraction" => self.classic_histogram(c, t),
             "absent" => {
                 let v = self.arg_vector(c, 0, t)?;
                 Ok(StepValue::Vector(if v.is_empty() {
@@ -105,12 +169,7 @@ impl Evaluator<'_> {
                 }))
             }
             "sort" | "sort_desc" => {
-                if self.step != 0 {
-                    self.warn(
-                        "PromQL warning: sort is ineffective for range queries since results are always ordered by labels"
-                            .into(),
-                    );
-                }
+                self.warn_sort_in_range_query(c);
                 let mut v = self.arg_vector(c, 0, t)?;
                 let desc = name == "sort_desc";
                 v.sort_by(|a, b| {
@@ -151,6 +210,78 @@ impl Evaluator<'_> {
                 other.type_name()
             ))),
         }
+    }
+
+    fn warn_sort_in_range_query(&self, c: &Call) {
+        if self.step != 0 {
+            self.warn(
+                "PromQL warning: sort is ineffective for range queries since results are always ordered by labels".into(),
+                c.pos,
+            );
+        }
+    }
+
+    fn arg_string(&self, c: &Call, i: usize, t: i64) -> Result<String, QueryError> {
+        match self.arg(c, i, t)? {
+            StepValue::String(v) => Ok(v),
+            other => Err(QueryError::BadData(format!(
+                "expected type string in call to function {:?}, got {}",
+                c.func,
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// `histogram_quantile` / `histogram_fraction` over classic `le` buckets.
+    fn classic_histogram<'e>(&'e self, c: &Call, t: i64) -> Result<StepValue<'e>, QueryError> {
+        let quantile = c.func == "histogram_quantile";
+        let (q, lower, upper, v) = if quantile {
+            (
+                self.arg_scalar(c, 0, t)?,
+                0.0,
+                0.0,
+                self.arg_vector(c, 1, t)?,
+            )
+        } else {
+            (
+                0.0,
+                self.arg_scalar(c, 0, t)?,
+                self.arg_scalar(c, 1, t)?,
+                self.arg_vector(c, 2, t)?,
+            )
+        };
+        if quantile {
+            if let Some(w) = functions::annotations::invalid_quantile_warning(q) {
+                self.warn(w, arg_pos(c, 0));
+            }
+        }
+        let (groups, warnings) =
+            functions::histogram::group_buckets(v.iter().map(|e| (&*e.labels, e.f)));
+        let vector_pos = arg_pos(c, if quantile { 1 } else { 2 });
+        for w in warnings {
+            self.warn(w, vector_pos);
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        for mut g in groups {
+            let f = if quantile {
+                let (f, fix) = functions::histogram::bucket_quantile(q, &mut g.buckets);
+                if fix.forced {
+                    self.info(
+                        functions::annotations::forced_monotonicity_info(g.labels.metric_name()),
+                        vector_pos,
+                    );
+                }
+                f
+            } else {
+                functions::histogram::bucket_fraction(lower, upper, &mut g.buckets)
+            };
+            out.push(Elem {
+                labels: Arc::new(g.labels),
+                f,
+                drop_name: true,
+            });
+        }
+        Ok(StepValue::Vector(out))
     }
 
     fn arg_scalar(&self, c: &Call, i: usize, t: i64) -> Result<f64, QueryError> {
@@ -204,6 +335,15 @@ impl Evaluator<'_> {
                 c.func
             ))
         })?;
+        if c.func == "quantile_over_time" {
+            if let Some(w) = scalars
+                .first()
+                .and_then(|q| functions::annotations::invalid_quantile_warning(*q))
+            {
+                self.warn(w, arg_pos(c, 0));
+            }
+        }
+        let counter_fn = matches!(c.func.as_str(), "rate" | "increase");
         let keep_name = range_fn_keeps_name(&c.func);
         let mode = match m.mode {
             RangeMode::Plain => functions::RangeMode::Plain,
@@ -220,6 +360,13 @@ impl Evaluator<'_> {
                 eval_ms: t,
                 mode,
             };
+            if counter_fn && !s.points.is_empty() {
+                if let Some(i) =
+                    functions::annotations::possible_non_counter_info(s.labels.metric_name())
+                {
+                    self.info(i, arg_pos(c, 0));
+                }
+            }
             if let Some(f) = kernel(&w, &scalars)? {
                 out.push(Elem {
                     labels: s.labels.clone(),
@@ -258,6 +405,11 @@ impl Evaluator<'_> {
     }
 }
 
+/// Where argument `i` of a call starts (the call itself if unknown).
+fn arg_pos(c: &Call, i: usize) -> crate::ast::Pos {
+    c.arg_pos.get(i).copied().unwrap_or(c.pos)
+}
+
 /// Applies a per-element float function; the result no longer carries the metric name.
 fn map_values(v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Vec<Elem> {
     v.into_iter()
@@ -283,15 +435,17 @@ fn absent_labels(arg: &Expr) -> Vec<Elem> {
             }]
         }
     };
-    // Prometheus' createLabelsForAbsentFunction, step by step.
+    // Prometheus' createLabelsForAbsentFunction: a label matched twice is dropped
+    // for good, even if a later matcher would set it again.
     let mut pairs: Vec<(&str, &str)> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     for m in matchers {
         if m.name == METRIC_NAME {
             continue;
         }
-        let present = pairs.iter().any(|(n, _)| *n == m.name);
-        if m.op == MatchOp::Equal && !present {
+        if m.op == MatchOp::Equal && !seen.contains(&m.name.as_str()) {
             pairs.push((&m.name, &m.value));
+            seen.push(&m.name);
         } else {
             pairs.retain(|(n, _)| *n != m.name);
         }

@@ -23,7 +23,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tidemark_model::Labels;
 
-use crate::ast::{AtModifier, DurationExpr, DurationOp, Expr, RangeMode};
+use crate::ast::{AtModifier, DurationExpr, DurationOp, Expr, Pos, RangeMode};
 use crate::engine::{EngineOptions, QueryContext};
 use crate::value::{FPoint, InstantSample, QueryError, QueryResult, RangeSeries, Value};
 use crate::Queryable;
@@ -138,20 +138,16 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    pub(crate) fn warn(&self, msg: String) {
-        self.notes
-            .lock()
-            .expect("annotation lock")
-            .warnings
-            .insert(msg);
+    /// Records a warning about the expression starting at `pos`.
+    pub(crate) fn warn(&self, msg: String, pos: Pos) {
+        let mut notes = self.notes.lock().expect("annotation lock");
+        notes.warnings.insert(format!("{msg} ({pos})"));
     }
 
-    pub(crate) fn info(&self, msg: String) {
-        self.notes
-            .lock()
-            .expect("annotation lock")
-            .infos
-            .insert(msg);
+    /// Records an info annotation about the expression starting at `pos`.
+    pub(crate) fn info(&self, msg: String, pos: Pos) {
+        let mut notes = self.notes.lock().expect("annotation lock");
+        notes.infos.insert(format!("{msg} ({pos})"));
     }
 
     /// Resolves a duration expression to milliseconds.
@@ -356,12 +352,24 @@ fn duplicate_labelset() -> QueryError {
     QueryError::Execution("vector cannot contain metrics with the same labelset".into())
 }
 
+/// The labels a flagged element leaves the engine with: without `__name__` and the
+/// `__type__`/`__unit__` labels that describe the named metric (3.x type-and-unit labels).
 fn final_labels(labels: &Labels, drop_name: bool) -> Labels {
-    if drop_name && labels.metric_name().is_some() {
-        labels.without_metric_name()
+    if drop_name && labels.iter().any(|l| is_metric_identity_label(&l.name)) {
+        Labels::from_vec(
+            labels
+                .iter()
+                .filter(|l| !is_metric_identity_label(&l.name))
+                .cloned()
+                .collect(),
+        )
     } else {
         labels.clone()
     }
+}
+
+fn is_metric_identity_label(name: &str) -> bool {
+    matches!(name, "__name__" | "__type__" | "__unit__")
 }
 
 /// Applies delayed name removal and rejects duplicate label sets, as Prometheus

@@ -1,0 +1,202 @@
+//! Source positions of function calls and aggregations, for annotation texts
+//! ("… (1:5)"). The parser crate keeps no positions, so the query text is scanned
+//! for call sites; the converter assigns them to AST nodes in source order.
+
+use crate::ast::Pos;
+
+/// One `name(` in the query text.
+#[derive(Debug)]
+struct Site {
+    name: String,
+    pos: Pos,
+    /// Positions of the top-level arguments inside the parentheses.
+    args: Vec<Pos>,
+    used: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct CallSites {
+    sites: Vec<Site>,
+}
+
+impl CallSites {
+    /// Scans `text` for identifiers followed by `(` (or, for aggregations, by a
+    /// `by`/`without` clause and then `(`), skipping strings, label matchers and
+    /// bracketed durations.
+    pub(crate) fn scan(text: &str) -> CallSites {
+        let b = text.as_bytes();
+        let mut sites = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'"' | b'\'' | b'`' => i = skip_string(b, i),
+                b'{' => i = skip_until(b, i, b'}'),
+                b'[' => i = skip_until(b, i, b']'),
+                c if c.is_ascii_alphabetic() || c == b'_' => {
+                    let start = i;
+                    while i < b.len()
+                        && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':')
+                    {
+                        i += 1;
+                    }
+                    let name = text[start..i].to_ascii_lowercase();
+                    if let Some(open) = args_open_paren(text, i) {
+                        sites.push(Site {
+                            name,
+                            pos: pos_of(text, start),
+                            args: arg_starts(text, open),
+                            used: false,
+                        });
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        CallSites { sites }
+    }
+
+    /// The next unused site named `name` (case-insensitive): its position and its
+    /// argument positions.
+    pub(crate) fn take(&mut self, name: &str) -> Option<(Pos, Vec<Pos>)> {
+        let name = name.to_ascii_lowercase();
+        let site = self.sites.iter_mut().find(|s| !s.used && s.name == name)?;
+        site.used = true;
+        Some((site.pos, site.args.clone()))
+    }
+}
+
+/// After an identifier ending at `from`: the `(` opening its arguments, if any.
+fn args_open_paren(text: &str, from: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut j = skip_ws(b, from);
+    if j < b.len() && b[j] == b'(' {
+        return Some(j);
+    }
+    // `sum by (l) (`, `sum without (l) (`
+    let word_end = {
+        let mut e = j;
+        while e < b.len() && b[e].is_ascii_alphabetic() {
+            e += 1;
+        }
+        e
+    };
+    let word = text[j..word_end].to_ascii_lowercase();
+    if word != "by" && word != "without" {
+        return None;
+    }
+    j = skip_ws(b, word_end);
+    if j >= b.len() || b[j] != b'(' {
+        return None;
+    }
+    j = skip_until(b, j, b')');
+    j = skip_ws(b, j);
+    (j < b.len() && b[j] == b'(').then_some(j)
+}
+
+/// Start positions of the top-level comma-separated arguments after `open`.
+fn arg_starts(text: &str, open: usize) -> Vec<Pos> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut i = open + 1;
+    let mut arg_start = Some(skip_ws(b, i));
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' | b'`' => {
+                i = skip_string(b, i);
+                continue;
+            }
+            b'{' => {
+                i = skip_until(b, i, b'}');
+                continue;
+            }
+            b'[' => {
+                i = skip_until(b, i, b']');
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' if depth == 0 => break,
+            b')' => depth -= 1,
+            b',' if depth == 0 => {
+                if let Some(s) = arg_start.take() {
+                    out.push(pos_of(text, s));
+                }
+                arg_start = Some(skip_ws(b, i + 1));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if let Some(s) = arg_start {
+        if s < i {
+            out.push(pos_of(text, s));
+        }
+    }
+    out
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+fn skip_string(b: &[u8], from: usize) -> usize {
+    let q = b[from];
+    let mut j = from + 1;
+    while j < b.len() {
+        if b[j] == b'\\' && q != b'`' {
+            j += 2;
+            continue;
+        }
+        if b[j] == q {
+            return j + 1;
+        }
+        j += 1;
+    }
+    b.len()
+}
+
+/// Skips from an opening character to just past `close` (strings respected).
+fn skip_until(b: &[u8], from: usize, close: u8) -> usize {
+    let mut j = from + 1;
+    while j < b.len() {
+        match b[j] {
+            b'"' | b'\'' | b'`' => j = skip_string(b, j),
+            c if c == close => return j + 1,
+            _ => j += 1,
+        }
+    }
+    b.len()
+}
+
+/// 1-based line and column (in characters) of byte offset `off`.
+fn pos_of(text: &str, off: usize) -> Pos {
+    let before = &text[..off.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+    Pos {
+        line,
+        col: before[line_start..].chars().count() + 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_calls_aggregations_and_arguments() {
+        let mut s = CallSites::scan(r#"sum by (a) (rate(m{x="f("}[5m])) + quantile(0.5, sort(m))"#);
+        let (p, args) = s.take("sum").unwrap();
+        assert_eq!((p.line, p.col), (1, 1));
+        assert_eq!(args.iter().map(|a| a.col).collect::<Vec<_>>(), vec![13]);
+        let (p, args) = s.take("rate").unwrap();
+        assert_eq!((p.col, args[0].col), (13, 18));
+        let (_, args) = s.take("quantile").unwrap();
+        assert_eq!(args.iter().map(|a| a.col).collect::<Vec<_>>(), vec![46, 51]);
+        assert_eq!(s.take("sort").unwrap().0.col, 51);
+        assert!(s.take("sort").is_none());
+    }
+}
