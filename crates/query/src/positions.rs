@@ -195,8 +195,8 @@ mod tests {
         let (p, args) = s.take("rate").unwrap();
         assert_eq!((p.col, args[0].col), (13, 18));
         let (_, args) = s.take("quantile").unwrap();
-        assert_eq!(args.iter().map(|a| a.col).collect::<Vec<_>>(), vec![46, 51]);
-        assert_eq!(s.take("sort").unwrap().0.col, 51);
+        assert_eq!(args.iter().map(|a| a.col).collect::<Vec<_>>(), vec![45, 50]);
+        assert_eq!(s.take("sort").unwrap().0.col, 50);
         assert!(s.take("sort").is_none());
     }
 }
