@@ -93,6 +93,51 @@ mod tests {
         assert_eq!(changes(&w), Some(2.0));
     }
 
+    // extended_vectors.test "changes(metric[5m] anchored)" at 5m and
+    // "resets(metric[5m] anchored)" at 5m30s over 1+1x10, 1 1+1x10, 99-1x10, 99 99-1x10.
+    #[test]
+    fn extended_vectors_anchored_counts() {
+        let m = 60_000;
+        let up: Vec<f64> = (1..=11).map(f64::from).collect();
+        let up_dup: Vec<f64> = std::iter::once(1.0)
+            .chain((1..=11).map(f64::from))
+            .collect();
+        let down: Vec<f64> = (0..=10).map(|i| 99.0 - f64::from(i)).collect();
+        let down_dup: Vec<f64> = std::iter::once(99.0)
+            .chain((0..=10).map(|i| 99.0 - f64::from(i)))
+            .collect();
+        let expected = [
+            (up, 5.0, 0.0),
+            (up_dup, 4.0, 0.0),
+            (down, 5.0, 5.0),
+            (down_dup, 4.0, 4.0),
+        ];
+        for (values, changes_at_5m, resets_at_5m30) in expected {
+            let all: Vec<FPoint> = values
+                .iter()
+                .enumerate()
+                .map(|(i, &f)| FPoint { t: i as i64 * m, f })
+                .collect();
+            let window = |start: i64, end: i64| {
+                let to = all.partition_point(|p| p.t <= end);
+                let from = all.partition_point(|p| p.t <= start).saturating_sub(1);
+                all[from..to].to_vec()
+            };
+            let pts = window(0, 5 * m);
+            let w = RangeWindow {
+                mode: RangeMode::Anchored,
+                ..RangeWindow::plain(&pts, 0, 5 * m)
+            };
+            assert_eq!(changes(&w), Some(changes_at_5m));
+            let pts = window(30_000, 330_000);
+            let w = RangeWindow {
+                mode: RangeMode::Anchored,
+                ..RangeWindow::plain(&pts, 30_000, 330_000)
+            };
+            assert_eq!(resets(&w), Some(resets_at_5m30));
+        }
+    }
+
     #[test]
     fn anchored_window_compares_with_the_sample_before_the_start() {
         let p = pts(&[5.0, 7.0, 1.0, 1.0]);

@@ -51,7 +51,9 @@ pub(crate) enum RangeMode {
     /// `x[5m]`: only points in `(range_start_ms, range_end_ms]`.
     #[default]
     Plain,
-    /// `x[5m] anchored`: additionally the last point at or before `range_start_ms`.
+    /// `x[5m] anchored`: additionally the last point at or before `range_start_ms`
+    /// (looked up like an instant selector at that time, i.e. within the lookback
+    /// delta: `changes(x[1m] anchored)` must not reach back further).
     Anchored,
     /// `x[5m] smoothed`: like anchored, plus the first point after `range_end_ms`.
     Smoothed,

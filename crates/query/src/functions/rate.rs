@@ -724,6 +724,42 @@ mod tests {
         }
     }
 
+    // extended_vectors.test "Basic test with counter resets" at 1m30s (window
+    // (30s, 1m30s]) and "delta(metric[5m] smoothed)" at 5m30s over 11 -1 100 0.
+    #[test]
+    fn extended_vectors_counter_resets_and_smoothed_delta() {
+        let all = series(0, M, &[3.0, 2.0, 4.0, 6.0]);
+        let (start, end) = (30_000, 90_000);
+        for (mode, kind, want) in [
+            (RangeMode::Anchored, RateKind::Increase, 2.0),
+            (RangeMode::Anchored, RateKind::Delta, -1.0),
+            (RangeMode::Smoothed, RateKind::Increase, 2.0),
+        ] {
+            let pts = select(&all, start, end, mode);
+            let w = RangeWindow {
+                points: &pts,
+                start_timestamps: &[],
+                range_start_ms: start,
+                range_end_ms: end,
+                eval_ms: end,
+                mode,
+            };
+            approx(rate_like(&w, kind).unwrap(), want);
+        }
+        let all = series(0, M, &[11.0, -1.0, 100.0, 0.0]);
+        let (start, end) = (30_000, 330_000);
+        let pts = select(&all, start, end, RangeMode::Smoothed);
+        let w = RangeWindow {
+            points: &pts,
+            start_timestamps: &[],
+            range_start_ms: start,
+            range_end_ms: end,
+            eval_ms: end,
+            mode: RangeMode::Smoothed,
+        };
+        approx(rate_like(&w, RateKind::Delta).unwrap(), -5.0);
+    }
+
     #[test]
     fn smoothed_delta_interpolates_at_boundaries() {
         let pts = series(0, 10_000, &[0.0, 10.0, 20.0]);
