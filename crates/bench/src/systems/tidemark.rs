@@ -46,10 +46,12 @@ impl System for Tidemark {
     }
 
     fn disk_usage(&self, server: &Server) -> Result<DiskUsage> {
+        // Same split as VictoriaMetrics: parts under data/ (blocks plus their block
+        // indexes) vs the series registry under index/ (docs/storage-format.md).
         Ok(DiskUsage {
-            data: dir_bytes(&server.data_dir)?,
-            index: None,
-            note: "whole data directory (WAL included); no data/index split measured yet".into(),
+            data: dir_bytes(&server.data_dir.join("data"))?,
+            index: Some(dir_bytes(&server.data_dir.join("index"))?),
+            note: "data/ (parts) vs index/ (series registry) after force_merge; wal/ not counted".into(),
         })
     }
 }
