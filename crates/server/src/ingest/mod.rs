@@ -1,0 +1,129 @@
+//! Ingestion endpoints. Every protocol goes through [`ingest`]: read the body under the
+//! compressed-size limit, then on the blocking pool decompress under the decompressed
+//! limit, decode, add `extra_label`s and append to storage, all while holding one of
+//! the bounded ingestion slots. Failures are counted by protocol and reason.
+
+pub mod body;
+pub mod export;
+pub mod formats;
+pub mod remote_write;
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use tidemark_model::Tenant;
+use tidemark_protocols::{apply_extra_labels, DecodeError, WriteRequest};
+use tidemark_storage::AppendStats;
+
+use crate::api::params::Params;
+use crate::api::response::ApiError;
+use crate::state::SharedState;
+use body::{decompress, read_body, Encodings};
+
+/// What a decoder produced, including what Tidemark received but does not store.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub request: WriteRequest,
+    pub histograms_dropped: usize,
+    pub exemplars_dropped: usize,
+}
+
+impl From<WriteRequest> for Decoded {
+    fn from(request: WriteRequest) -> Decoded {
+        Decoded {
+            request,
+            histograms_dropped: 0,
+            exemplars_dropped: 0,
+        }
+    }
+}
+
+/// The result of a stored batch, for protocol-specific success responses.
+#[derive(Debug, Clone, Copy)]
+pub struct Ingested {
+    pub stats: AppendStats,
+    pub histograms_dropped: usize,
+    pub exemplars_dropped: usize,
+}
+
+/// `extra_label=name=value` parameters (VictoriaMetrics style), in order.
+pub fn extra_labels(params: &Params) -> Result<Vec<(String, String)>, ApiError> {
+    params
+        .all("extra_label")
+        .into_iter()
+        .map(|raw| match raw.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+            _ => Err(ApiError::bad_data(format!(
+                "invalid extra_label {raw:?}: want name=value"
+            ))),
+        })
+        .collect()
+}
+
+/// Runs the common ingestion pipeline with `decode` as the protocol-specific step.
+pub async fn ingest<D>(
+    st: &SharedState,
+    protocol: &'static str,
+    headers: &HeaderMap,
+    params: &Params,
+    body: Body,
+    encodings: Encodings,
+    decode: D,
+) -> Result<Ingested, ApiError>
+where
+    D: FnOnce(&[u8], usize) -> Result<Decoded, DecodeError> + Send + 'static,
+{
+    let extra = extra_labels(params)?;
+    let storage = st.storage()?;
+    let permit = st.acquire_insert_slot().await?;
+    let limits = st.config.ingest.clone();
+    let raw = read_body(headers, body, limits.max_request_body_bytes).await?;
+    let encoding = body::content_encoding(headers, encodings)?;
+    st.metrics.inserts_in_flight().inc();
+    let task_state = st.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let plain = decompress(encoding, raw, limits.max_decompressed_body_bytes)?;
+        let mut decoded = decode(&plain, limits.max_decompressed_body_bytes)?;
+        drop(plain);
+        apply_extra_labels(&mut decoded.request.series, &extra);
+        let stats = if decoded.request.series.is_empty() {
+            AppendStats::default()
+        } else {
+            storage.append(Tenant::DEFAULT, &decoded.request.series)?
+        };
+        task_state.metadata.record(&decoded.request.metadata);
+        Ok::<_, ApiError>(Ingested {
+            stats,
+            histograms_dropped: decoded.histograms_dropped,
+            exemplars_dropped: decoded.exemplars_dropped,
+        })
+    })
+    .await;
+    st.metrics.inserts_in_flight().dec();
+    let ingested =
+        result.map_err(|e| ApiError::internal(format!("ingestion task failed: {e}")))??;
+    st.metrics
+        .ingested(protocol, ingested.stats.samples, ingested.stats.rejected);
+    Ok(ingested)
+}
+
+/// Turns a handler result into a response, counting a rejection on error.
+pub fn finish(
+    st: &SharedState,
+    handler: &'static str,
+    result: Result<Response, ApiError>,
+) -> Response {
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            st.metrics.rejected(handler, e.reason());
+            if e.status.is_server_error() {
+                tracing::warn!(handler, status = e.status.as_u16(), error = %e.message, "ingestion failed");
+            } else {
+                tracing::debug!(handler, status = e.status.as_u16(), error = %e.message, "ingestion rejected");
+            }
+            e.into_response()
+        }
+    }
+}
