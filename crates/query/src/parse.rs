@@ -26,6 +26,7 @@ pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
         next_id: 0,
         rewritten,
         sites: CallSites::scan(input),
+        allow_empty_selector: false,
     };
     conv.expr(parsed)
 }
@@ -50,6 +51,8 @@ struct Converter {
     rewritten: Rewritten,
     /// Source positions of calls and aggregations, handed out in source order.
     sites: CallSites,
+    /// Set while converting `info()`'s second argument.
+    allow_empty_selector: bool,
 }
 
 fn bad(msg: impl Into<String>) -> QueryError {
@@ -136,9 +139,17 @@ impl Converter {
             }
             pp::Expr::Call(c) => {
                 let (pos, arg_pos) = self.sites.take(c.func.name).unwrap_or_default();
-                let mut args = Vec::with_capacity(c.args.args.len());
-                for a in c.args.args {
-                    args.push(self.expr(*a)?);
+                let is_info = c.func.name == "info";
+                let mut args = Vec::with_capacity(c.args.args.len() + 1);
+                for (i, a) in c.args.args.into_iter().enumerate() {
+                    // info()'s data-label selector may match the empty string.
+                    self.allow_empty_selector = is_info && i == 1;
+                    let converted = self.expr(*a);
+                    self.allow_empty_selector = false;
+                    args.push(converted?);
+                }
+                if is_info {
+                    self.complete_info_selector(&mut args);
                 }
                 Expr::Call(Call {
                     func: c.func.name.to_string(),
@@ -149,6 +160,29 @@ impl Converter {
             }
             pp::Expr::Extension(_) => return Err(bad("unsupported expression extension")),
         })
+    }
+
+    /// `info(v)` reads `target_info` unless its selector names other info metrics.
+    fn complete_info_selector(&mut self, args: &mut Vec<Expr>) {
+        let default_name = || Matcher::equal(METRIC_NAME, "target_info");
+        match args.get_mut(1) {
+            Some(Expr::VectorSelector(vs)) => {
+                if !vs.matchers.iter().any(|m| m.name == METRIC_NAME) {
+                    vs.matchers.push(default_name());
+                }
+            }
+            Some(_) => {}
+            None => {
+                let id = self.id();
+                args.push(Expr::VectorSelector(VectorSelector {
+                    name: None,
+                    matchers: vec![default_name()],
+                    offset: None,
+                    at: None,
+                    id,
+                }));
+            }
+        }
     }
 
     /// A parsed duration, or what the placeholder standing in its place means.
@@ -188,7 +222,7 @@ impl Converter {
                 Matcher::new(op, m.name, m.value).map_err(|e| bad(format!("parse error: {e}")))?,
             );
         }
-        if matchers.iter().all(|m| m.matches_empty()) {
+        if !self.allow_empty_selector && matchers.iter().all(|m| m.matches_empty()) {
             return Err(bad(
                 "parse error: vector selector must contain at least one non-empty matcher",
             ));

@@ -57,6 +57,8 @@ pub(crate) fn rewrite(input: &str) -> Result<Rewritten, String> {
     let mut i = 0;
     // The last significant character emitted, to recognise `offset` as a modifier.
     let mut prev_sig: u8 = 0;
+    // Byte ranges of range-mode keywords to leave out of the rewritten text.
+    let mut skip: Vec<(usize, usize)> = Vec::new();
     while i < b.len() {
         let c = b[i];
         match c {
@@ -81,16 +83,22 @@ pub(crate) fn rewrite(input: &str) -> Result<Rewritten, String> {
             b'[' => {
                 let close = find_close_bracket(b, i).ok_or("unclosed left bracket")?;
                 let inner = &input[i + 1..close];
-                let mut j = close + 1;
-                let (mode, after_kw) = range_mode_after(input, j);
-                if mode != RangeMode::Plain {
-                    j = after_kw;
+                let (mode, kw) = range_mode_after(input, close + 1);
+                if let Some(kw) = kw {
+                    skip.push(kw);
                 }
                 text.push('[');
                 text.push_str(&rewrite_bracket(inner, mode, &mut out)?);
                 text.push(']');
-                i = j;
+                i = close + 1;
                 prev_sig = b']';
+            }
+            _ if is_ident_start(c) && skip.iter().any(|(s, _)| *s == i) => {
+                // An `anchored`/`smoothed` keyword already applied to its range.
+                i = skip
+                    .iter()
+                    .find(|(s, _)| *s == i)
+                    .map_or(i + 1, |(_, e)| *e);
             }
             _ if is_ident_start(c) => {
                 let end = ident_end(b, i);
@@ -155,24 +163,54 @@ fn rewrite_bracket(inner: &str, mode: RangeMode, out: &mut Rewritten) -> Result<
     Ok(s)
 }
 
-/// `anchored` / `smoothed` following a closing bracket.
-fn range_mode_after(input: &str, from: usize) -> (RangeMode, usize) {
+/// `anchored` / `smoothed` following a closing bracket, possibly after `@` and
+/// `offset` modifiers (both orders occur in practice). Returns the mode and the
+/// keyword's byte range.
+fn range_mode_after(input: &str, from: usize) -> (RangeMode, Option<(usize, usize)>) {
     let b = input.as_bytes();
     let mut j = from;
-    while j < b.len() && b[j].is_ascii_whitespace() {
-        j += 1;
-    }
-    if j < b.len() && is_ident_start(b[j]) {
+    loop {
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if j >= b.len() {
+            return (RangeMode::Plain, None);
+        }
+        if b[j] == b'@' {
+            // `@ <number>` or `@ start()` / `@ end()`.
+            j += 1;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            while j < b.len()
+                && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'.' | b'-' | b'+' | b'_'))
+            {
+                j += 1;
+            }
+            if input[j..].starts_with("()") {
+                j += 2;
+            }
+            continue;
+        }
+        if !is_ident_start(b[j]) {
+            return (RangeMode::Plain, None);
+        }
         let end = ident_end(b, j);
         let word = &input[j..end];
         if word.eq_ignore_ascii_case("anchored") {
-            return (RangeMode::Anchored, end);
+            return (RangeMode::Anchored, Some((j, end)));
         }
         if word.eq_ignore_ascii_case("smoothed") {
-            return (RangeMode::Smoothed, end);
+            return (RangeMode::Smoothed, Some((j, end)));
+        }
+        if !word.eq_ignore_ascii_case("offset") {
+            return (RangeMode::Plain, None);
+        }
+        match offset_atom(input, end) {
+            Ok((atom_end, _)) => j = atom_end,
+            Err(_) => return (RangeMode::Plain, None),
         }
     }
-    (RangeMode::Plain, from)
 }
 
 /// After `offset`: the operand (an optionally signed literal, parenthesised
@@ -562,7 +600,8 @@ mod tests {
 
     #[test]
     fn range_modes_are_recorded() {
-        let r = rewrite("increase(m[1m] anchored) + rate(m[5m]   SMOOTHED)").unwrap();
+        let r = rewrite("increase(m[1m] @ 5.000 anchored) + rate(m[5m]   SMOOTHED)").unwrap();
+        assert!(r.text.contains("@ 5.000"), "{}", r.text);
         assert_eq!(r.placeholders[0].mode, RangeMode::Anchored);
         assert_eq!(r.placeholders[1].mode, RangeMode::Smoothed);
         assert_eq!(r.placeholders[1].duration, DurationExpr::Millis(300_000));

@@ -89,6 +89,20 @@ impl Evaluator<'_> {
             }
             "timestamp" => self.timestamp(c, t),
             "step" => Ok(StepValue::Scalar(self.step as f64 / 1000.0)),
+            "info" => self.info_fn(c, t),
+            "start" => Ok(StepValue::Scalar(self.start as f64 / 1000.0)),
+            "end" => Ok(StepValue::Scalar(self.end as f64 / 1000.0)),
+            "min_of" | "max_of" => {
+                let (a, b) = (self.arg_scalar(c, 0, t)?, self.arg_scalar(c, 1, t)?);
+                // Go's math.Min/Max: NaN wins.
+                Ok(StepValue::Scalar(if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else if name == "min_of" {
+                    a.min(b)
+                } else {
+                    a.max(b)
+                }))
+            }
             "range" => Ok(StepValue::Scalar((self.end - self.start) as f64 / 1000.0)),
             "label_replace" => {
                 let v = self.arg_vector(c, 0, t)?;
@@ -151,7 +165,9 @@ impl Evaluator<'_> {
                 });
                 Ok(StepValue::Vector(v))
             }
-            "histogram_quantile" | "histogram_fraction" => self.classic_histogram(c, t),
+            "histogram_quantile" | "histogram_fraction" | "histogram_quantiles" => {
+                self.classic_histogram(c, t)
+            }
             "absent" => {
                 let v = self.arg_vector(c, 0, t)?;
                 Ok(StepValue::Vector(if v.is_empty() {
@@ -232,54 +248,80 @@ impl Evaluator<'_> {
         }
     }
 
-    /// `histogram_quantile` / `histogram_fraction` over classic `le` buckets.
+    /// `histogram_quantile`, `histogram_quantiles` and `histogram_fraction` over
+    /// classic `le` buckets.
     fn classic_histogram<'e>(&'e self, c: &Call, t: i64) -> Result<StepValue<'e>, QueryError> {
-        let quantile = c.func == "histogram_quantile";
-        let (q, lower, upper, v) = if quantile {
-            (
-                self.arg_scalar(c, 0, t)?,
-                0.0,
-                0.0,
-                self.arg_vector(c, 1, t)?,
-            )
-        } else {
-            (
-                0.0,
-                self.arg_scalar(c, 0, t)?,
-                self.arg_scalar(c, 1, t)?,
-                self.arg_vector(c, 2, t)?,
-            )
+        enum Kind {
+            /// One or more quantiles; with a label name for `histogram_quantiles`.
+            Quantiles(Vec<f64>, Option<String>),
+            Fraction(f64, f64),
+        }
+        let (kind, vector_arg) = match c.func.as_str() {
+            "histogram_quantile" => (Kind::Quantiles(vec![self.arg_scalar(c, 0, t)?], None), 1),
+            "histogram_quantiles" => {
+                let label = self.arg_string(c, 1, t)?;
+                let mut qs = Vec::new();
+                for i in 2..c.args.len() {
+                    qs.push(self.arg_scalar(c, i, t)?);
+                }
+                (Kind::Quantiles(qs, Some(label)), 0)
+            }
+            _ => (
+                Kind::Fraction(self.arg_scalar(c, 0, t)?, self.arg_scalar(c, 1, t)?),
+                2,
+            ),
         };
-        if quantile {
-            if let Some(w) = functions::annotations::invalid_quantile_warning(q) {
-                self.warn(w, arg_pos(c, 0));
+        let v = self.arg_vector(c, vector_arg, t)?;
+        if let Kind::Quantiles(qs, label) = &kind {
+            for (i, q) in qs.iter().enumerate() {
+                let q_arg = if label.is_some() { 2 + i } else { 0 };
+                if let Some(w) = functions::annotations::invalid_quantile_warning(*q) {
+                    self.warn(w, arg_pos(c, q_arg));
+                }
             }
         }
+        let vector_pos = arg_pos(c, vector_arg);
         let (groups, warnings) =
             functions::histogram::group_buckets(v.iter().map(|e| (&*e.labels, e.f)));
-        let vector_pos = arg_pos(c, if quantile { 1 } else { 2 });
         for w in warnings {
             self.warn(w, vector_pos);
         }
         let mut out = Vec::with_capacity(groups.len());
         for mut g in groups {
-            let f = if quantile {
-                let (f, fix) = functions::histogram::bucket_quantile(q, &mut g.buckets);
-                if fix.forced {
-                    self.info(
-                        functions::annotations::forced_monotonicity_info(g.labels.metric_name()),
-                        vector_pos,
-                    );
+            match &kind {
+                Kind::Fraction(lower, upper) => {
+                    let f = functions::histogram::bucket_fraction(*lower, *upper, &mut g.buckets);
+                    out.push(Elem {
+                        labels: Arc::new(g.labels),
+                        f,
+                        drop_name: true,
+                    });
                 }
-                f
-            } else {
-                functions::histogram::bucket_fraction(lower, upper, &mut g.buckets)
-            };
-            out.push(Elem {
-                labels: Arc::new(g.labels),
-                f,
-                drop_name: true,
-            });
+                Kind::Quantiles(qs, label) => {
+                    for q in qs {
+                        let (f, fix) = functions::histogram::bucket_quantile(*q, &mut g.buckets);
+                        if fix.forced {
+                            let msg = functions::annotations::forced_monotonicity_info(
+                                g.labels.metric_name(),
+                            );
+                            self.info(msg, vector_pos);
+                        }
+                        let labels = match label {
+                            Some(l) => {
+                                let mut b = g.labels.builder();
+                                b.set(l, &functions::go_fmt::openmetrics_float(*q));
+                                b.build()
+                            }
+                            None => g.labels.clone(),
+                        };
+                        out.push(Elem {
+                            labels: Arc::new(labels),
+                            f,
+                            drop_name: true,
+                        });
+                    }
+                }
+            }
         }
         Ok(StepValue::Vector(out))
     }

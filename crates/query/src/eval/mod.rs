@@ -8,6 +8,7 @@
 mod aggregate;
 mod binary;
 mod calls;
+mod info;
 mod labels_util;
 mod selectors;
 mod subquery;

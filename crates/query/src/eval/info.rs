@@ -1,0 +1,106 @@
+//! `info(v, selector)` (Prometheus 3.x): enriches each series with the data labels
+//! of the info series (`target_info` by default) that share its identifying labels.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tidemark_model::{Labels, LabelsBuilder, Matcher, METRIC_NAME};
+
+use super::{Elem, Evaluator, StepValue};
+use crate::ast::{Call, Expr};
+use crate::value::QueryError;
+
+/// Labels that tie a series to its info series.
+const IDENTIFYING: [&str; 2] = ["instance", "job"];
+
+impl Evaluator<'_> {
+    pub(crate) fn info_fn<'e>(&'e self, c: &Call, t: i64) -> Result<StepValue<'e>, QueryError> {
+        let base = self.eval_vector(&c.args[0], t)?;
+        let Some(Expr::VectorSelector(sel)) = c.args.get(1).map(Expr::unparen) else {
+            return Err(QueryError::BadData(
+                "info(): expected a label selector as second argument".into(),
+            ));
+        };
+        let name_matchers: Vec<&Matcher> = sel
+            .matchers
+            .iter()
+            .filter(|m| m.name == METRIC_NAME)
+            .collect();
+        let data_matchers: Vec<&Matcher> = sel
+            .matchers
+            .iter()
+            .filter(|m| m.name != METRIC_NAME)
+            .collect();
+
+        // Latest info series per identifying-label key and metric name.
+        let mut infos: HashMap<Vec<String>, HashMap<String, (i64, Arc<Labels>)>> = HashMap::new();
+        for (e, ts) in self.vector_selector_with_time(sel, t)? {
+            let Some(name) = e.labels.metric_name() else {
+                continue;
+            };
+            if !name.ends_with("_info") {
+                continue;
+            }
+            let key = identifying_key(&e.labels);
+            let by_name = infos.entry(key).or_default();
+            let newer = by_name.get(name).is_none_or(|(prev, _)| ts > *prev);
+            if newer {
+                by_name.insert(name.to_string(), (ts, e.labels.clone()));
+            }
+        }
+
+        let empty_ok = data_matchers.iter().all(|m| m.matches_empty());
+        let mut out = Vec::with_capacity(base.len());
+        for e in base {
+            let is_info_series = e.labels.metric_name().is_some()
+                && name_matchers
+                    .iter()
+                    .all(|m| m.matches(e.labels.metric_name().unwrap_or("")));
+            if is_info_series {
+                out.push(e);
+                continue;
+            }
+            let matched = infos
+                .get(&identifying_key(&e.labels))
+                .filter(|m| !m.is_empty());
+            let Some(matched) = matched else {
+                if empty_ok {
+                    out.push(e);
+                }
+                continue;
+            };
+            let mut b: LabelsBuilder = e.labels.builder();
+            let mut names: Vec<&String> = matched.keys().collect();
+            names.sort();
+            for n in names {
+                let (_, info_labels) = &matched[n];
+                for l in info_labels.iter() {
+                    if l.name == METRIC_NAME
+                        || IDENTIFYING.contains(&l.name.as_str())
+                        || e.labels.get(&l.name).is_some()
+                    {
+                        continue;
+                    }
+                    if !data_matchers.is_empty() && !data_matchers.iter().any(|m| m.name == l.name)
+                    {
+                        continue;
+                    }
+                    b.set(&l.name, &l.value);
+                }
+            }
+            out.push(Elem {
+                labels: Arc::new(b.build()),
+                f: e.f,
+                drop_name: e.drop_name,
+            });
+        }
+        Ok(StepValue::Vector(out))
+    }
+}
+
+fn identifying_key(labels: &Labels) -> Vec<String> {
+    IDENTIFYING
+        .iter()
+        .map(|n| labels.get(n).unwrap_or("").to_string())
+        .collect()
+}
