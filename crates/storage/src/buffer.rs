@@ -2,6 +2,8 @@
 //! so concurrent writers rarely contend.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -16,19 +18,21 @@ const SAMPLE_BYTES: u64 = std::mem::size_of::<Sample>() as u64;
 const SERIES_OVERHEAD_BYTES: u64 = 64;
 
 pub(crate) struct Buffer {
-    shards: Box<[Mutex<HashMap<SeriesId, Vec<Sample>>>]>,
+    shards: Box<[Mutex<FxHashMap<SeriesId, Vec<Sample>>>]>,
     bytes: AtomicU64,
 }
 
 impl Buffer {
     pub(crate) fn new() -> Buffer {
         Buffer {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(FxHashMap::default()))
+                .collect(),
             bytes: AtomicU64::new(0),
         }
     }
 
-    fn shard(&self, id: SeriesId) -> &Mutex<HashMap<SeriesId, Vec<Sample>>> {
+    fn shard(&self, id: SeriesId) -> &Mutex<FxHashMap<SeriesId, Vec<Sample>>> {
         &self.shards[(id as usize) % SHARDS]
     }
 

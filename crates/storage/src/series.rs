@@ -6,13 +6,15 @@
 //! committed, so a part never names an id the registry lost; entries lost from an
 //! unsynced tail are re-created from the WAL, which carries full label sets.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
+use rustc_hash::FxHashMap;
 use tidemark_model::{Labels, Tenant};
 
 use crate::fsutil::io_err;
@@ -35,8 +37,8 @@ const MAX_RECORD: usize = 16 << 20;
 #[derive(Default)]
 struct RegistryState {
     /// (tenant, label hash) → ids with that hash (collisions are resolved by comparing labels).
-    by_hash: HashMap<(Tenant, u64), Vec<SeriesId>>,
-    live: HashMap<SeriesId, Arc<SeriesInfo>>,
+    by_hash: FxHashMap<(Tenant, u64), Vec<SeriesId>>,
+    live: FxHashMap<SeriesId, Arc<SeriesInfo>>,
     deleted: HashSet<SeriesId>,
     next_id: SeriesId,
 }
@@ -51,7 +53,7 @@ impl RegistryState {
     }
 
     fn insert(&mut self, id: SeriesId, tenant: Tenant, labels: Labels) {
-        let hash = labels.stable_hash();
+        let hash = label_hash(&labels);
         self.by_hash.entry((tenant, hash)).or_default().push(id);
         self.live
             .insert(id, Arc::new(SeriesInfo { tenant, labels }));
@@ -60,7 +62,7 @@ impl RegistryState {
 
     fn remove(&mut self, id: SeriesId) {
         if let Some(info) = self.live.remove(&id) {
-            let key = (info.tenant, info.labels.stable_hash());
+            let key = (info.tenant, label_hash(&info.labels));
             if let Some(ids) = self.by_hash.get_mut(&key) {
                 ids.retain(|&x| x != id);
                 if ids.is_empty() {
@@ -149,7 +151,7 @@ impl SeriesRegistry {
         tenant: Tenant,
         labels: &Labels,
     ) -> Result<SeriesId, StorageError> {
-        let hash = labels.stable_hash();
+        let hash = label_hash(labels);
         if let Some(id) = self.state.read().find(tenant, hash, labels) {
             return Ok(id);
         }
@@ -169,7 +171,7 @@ impl SeriesRegistry {
     }
 
     pub(crate) fn lookup(&self, tenant: Tenant, labels: &Labels) -> Option<SeriesId> {
-        self.state.read().find(tenant, labels.stable_hash(), labels)
+        self.state.read().find(tenant, label_hash(labels), labels)
     }
 
     pub(crate) fn info(&self, id: SeriesId) -> Option<Arc<SeriesInfo>> {
@@ -240,6 +242,20 @@ impl SeriesRegistry {
             .write_all(&frame)
             .map_err(io_err(&self.path))
     }
+}
+
+/// `Labels::stable_hash` without its per-call allocation: the same canonical bytes,
+/// built in a reused thread-local buffer (this runs for every series of every append).
+fn label_hash(labels: &Labels) -> u64 {
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        labels.write_canonical(&mut buf);
+        xxhash_rust::xxh3::xxh3_64(&buf)
+    })
 }
 
 fn apply_record(state: &mut RegistryState, payload: &[u8]) -> Result<(), wire::WireError> {

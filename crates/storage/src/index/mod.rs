@@ -13,10 +13,10 @@ mod postings;
 
 pub(crate) use postings::DayIndex;
 
-use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
 use tidemark_model::{Labels, Matcher, Tenant};
 
 use crate::series::SeriesId;
@@ -24,7 +24,7 @@ use crate::time::Day;
 
 #[derive(Default)]
 pub(crate) struct SeriesIndex {
-    days: RwLock<HashMap<(Tenant, Day), DayIndex>>,
+    days: RwLock<FxHashMap<(Tenant, Day), DayIndex>>,
 }
 
 impl SeriesIndex {

@@ -1,6 +1,8 @@
 //! Postings of one (tenant, day) and Prometheus-semantics matcher evaluation on them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::FxHashSet;
 
 use tidemark_model::{Labels, Matcher};
 
@@ -8,7 +10,7 @@ use crate::series::SeriesId;
 
 #[derive(Default)]
 pub(crate) struct DayIndex {
-    ids: HashSet<SeriesId>,
+    ids: FxHashSet<SeriesId>,
     /// name → value → ids. Lists are append-only and may keep ids removed from `ids`;
     /// every lookup filters through `ids`, which keeps deletion O(1).
     postings: HashMap<String, HashMap<String, Vec<SeriesId>>>,
@@ -19,7 +21,7 @@ enum Constraint {
     /// Only these ids can match.
     Within(Vec<SeriesId>),
     /// These ids cannot match (matchers that accept the empty value, e.g. `l!="x"`).
-    Excluding(HashSet<SeriesId>),
+    Excluding(FxHashSet<SeriesId>),
 }
 
 impl DayIndex {
@@ -48,7 +50,7 @@ impl DayIndex {
     /// Ids matching every matcher (ascending). No matchers match every series.
     pub(crate) fn matching(&self, matchers: &[Matcher]) -> Vec<SeriesId> {
         let mut within: Vec<Vec<SeriesId>> = Vec::new();
-        let mut excluding: Vec<HashSet<SeriesId>> = Vec::new();
+        let mut excluding: Vec<FxHashSet<SeriesId>> = Vec::new();
         for m in matchers {
             match self.constraint(m) {
                 Constraint::Within(v) if v.is_empty() => return Vec::new(),
@@ -79,7 +81,7 @@ impl DayIndex {
         let values = self.postings.get(&m.name);
         if m.matches_empty() {
             // Series without the label match; exclude those whose value does not.
-            let mut out = HashSet::new();
+            let mut out = FxHashSet::default();
             if let Some(values) = values {
                 for (v, ids) in values {
                     if !m.matches(v) {
