@@ -146,3 +146,35 @@ impl Engine {
         self.run_merges(true).map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part_with(dir: &std::path::Path, seq: u64, samples: i64) -> Arc<Part> {
+        let mut w = PartWriter::create(dir, seq, 0, 0).unwrap();
+        let s: Vec<tidemark_model::Sample> = (0..samples)
+            .map(|i| tidemark_model::Sample::new(i, 1.0))
+            .collect();
+        w.add_series(1, &s).unwrap();
+        Arc::new(w.finish(Vec::new()).unwrap().unwrap())
+    }
+
+    #[test]
+    fn tiers_merge_only_when_four_similar_parts_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        // floor(log4(samples)): 20, 25 and 30 are tier 2; 1000 is tier 4.
+        let mut parts = vec![
+            part_with(dir.path(), 1, 20),
+            part_with(dir.path(), 2, 20),
+            part_with(dir.path(), 3, 30),
+            part_with(dir.path(), 4, 1000),
+        ];
+        assert!(pick_tiered(&parts).is_none(), "three parts in a tier wait");
+        parts.push(part_with(dir.path(), 5, 25));
+        let picked = pick_tiered(&parts).unwrap();
+        let mut seqs: Vec<u64> = picked.iter().map(|p| p.meta.seq).collect();
+        seqs.sort();
+        assert_eq!(seqs, vec![1, 2, 3, 5], "the big part is left alone");
+    }
+}

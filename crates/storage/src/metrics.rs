@@ -49,6 +49,7 @@ pub(crate) struct Gauges {
     pub partitions: u64,
     pub part_bytes: u64,
     pub wal_bytes: u64,
+    pub wal_fsyncs: u64,
     pub buffer_bytes: u64,
 }
 
@@ -141,6 +142,12 @@ impl Metrics {
             "wal_bytes",
             "Bytes of write-ahead log not yet checkpointed.",
             g.wal_bytes,
+        );
+        counter(
+            out,
+            "wal_fsyncs_total",
+            "WAL fsyncs issued (group commit shares one among concurrent appends).",
+            g.wal_fsyncs,
         );
         gauge(
             out,

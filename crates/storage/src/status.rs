@@ -66,6 +66,7 @@ impl Engine {
             partitions: all.len() as u64,
             part_bytes,
             wal_bytes: self.wal.size_bytes(),
+            wal_fsyncs: self.wal.fsyncs(),
             buffer_bytes: self.buffer.bytes(),
         };
         self.metrics.write(&gauges, out);

@@ -171,6 +171,7 @@ pub(crate) struct Wal {
     /// Records known durable; the lock also serialises fsyncs.
     durable: Mutex<u64>,
     total_bytes: AtomicU64,
+    fsyncs: AtomicU64,
 }
 
 /// What replay found, for logging and metrics.
@@ -256,6 +257,7 @@ impl Wal {
             }),
             durable: Mutex::new(0),
             total_bytes: AtomicU64::new(total_bytes),
+            fsyncs: AtomicU64::new(0),
         };
         Ok((wal, report))
     }
@@ -307,6 +309,7 @@ impl Wal {
         };
         file.sync_data()
             .map_err(io_err(&segment_path(&self.dir, segment)))?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         // Records in earlier segments were fsynced when those segments were sealed.
         *durable = written;
         Ok(())
@@ -361,6 +364,11 @@ impl Wal {
     /// Whether anything was written to the current segment.
     pub(crate) fn current_segment_is_empty(&self) -> bool {
         self.writer.lock().segment_bytes == 0
+    }
+
+    /// fsyncs issued so far; with group commit, fewer than the appends they cover.
+    pub(crate) fn fsyncs(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
     }
 
     pub(crate) fn size_bytes(&self) -> u64 {
