@@ -2,7 +2,12 @@
 //!
 //! Hand-written rather than taken from a crate because the reader must turn every
 //! out-of-bounds or overlong read into an [`EncodingError`] (never a panic) and the
-//! one-byte case must stay inlined in the decode loops.
+//! short cases must stay inlined in the decode loops. Measured against the
+//! `integer-encoding` crate's `decode_var` inside the real block decoder
+//! (`benches/codec.rs`, CPU time, two alternating runs each): counters 158–202 vs
+//! 128–149 M samples/s, gauges 398–410 vs 228–254, node_exporter mix 122–154 vs
+//! 90–94. (In an isolated loop over one varint stream the crate was on par or
+//! faster; in the decoder, with the 10-byte window below, this reader wins.)
 
 use super::EncodingError;
 
@@ -134,6 +139,11 @@ impl<'a> ByteReader<'a> {
 const MAX_VARINT_LEN: usize = 10;
 
 /// Decodes the varint at the start of `chunk`; returns it and its length.
+///
+/// One- and two-byte varints (nearly all stored differences) take inlined branches.
+/// A branchless variant (length from the first stop bit, 7-bit groups packed with
+/// mask-and-shift) measured slower in `benches/codec.rs`: 139 vs 167 M samples/s
+/// decoding the counters set.
 #[inline(always)]
 fn decode_chunk(chunk: &[u8; MAX_VARINT_LEN]) -> Result<(u64, usize), EncodingError> {
     let b0 = chunk[0];
