@@ -12,7 +12,7 @@ fn iterations() -> usize {
     std::env::var("FUZZ_SMOKE_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4000)
+        .unwrap_or(30_000)
 }
 
 /// xorshift64*: tiny, deterministic, good enough to pick mutations.
