@@ -92,6 +92,18 @@ fn main() {
     storage.force_merge().expect("force merge");
     let mut metrics = String::new();
     storage.write_metrics(&mut metrics);
+    let metric = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let appends = (threads * points * series.div_ceil(threads).div_ceil(1000)) as f64;
+    println!(
+        "WAL fsyncs: {} for about {appends} appends",
+        metric("tidemark_storage_wal_fsyncs_total")
+    );
     let part_bytes: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("tidemark_storage_parts_bytes "))
