@@ -342,7 +342,9 @@ impl Engine {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        if let Some(bg) = self.background.lock().take() {
+        // Release the mutex before joining, so appends asking for a flush never wait on it.
+        let background = self.background.lock().take();
+        if let Some(bg) = background {
             bg.stop();
         }
         self.flush_inner()?;
