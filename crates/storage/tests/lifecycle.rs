@@ -275,3 +275,31 @@ fn a_part_with_corrupt_metadata_is_quarantined_at_open() {
         1.0
     );
 }
+
+#[test]
+fn a_merge_that_meets_a_corrupt_part_quarantines_it_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let t0 = now_ms() - HOUR_MS;
+    let samples: Vec<(i64, f64)> = (0..50).map(|i| (t0 + i, i as f64)).collect();
+    s.append(Tenant::DEFAULT, &[series(labels("a", &[]), &samples)])
+        .unwrap();
+    s.flush().unwrap();
+    s.append(Tenant::DEFAULT, &[series(labels("b", &[]), &samples)])
+        .unwrap();
+    s.flush().unwrap();
+    let parts = part_dirs(dir.path());
+    let blocks = parts[0].join("blocks.bin");
+    let mut data = std::fs::read(&blocks).unwrap();
+    data[1] ^= 0xff;
+    std::fs::write(&blocks, data).unwrap();
+
+    assert!(matches!(s.force_merge(), Err(StorageError::Corrupt { .. })));
+    s.force_merge().unwrap();
+    assert_eq!(select_all(&s, "b")[0].samples.len(), 50);
+    assert!(select_all(&s, "a").is_empty());
+    assert_eq!(
+        metric_value(&s, "tidemark_storage_quarantined_parts_total"),
+        1.0
+    );
+}
