@@ -325,3 +325,29 @@ fn concurrent_writers_with_background_flushes_lose_nothing() {
     drop(s);
     check(&Storage::open(opts).unwrap());
 }
+
+#[test]
+fn a_full_buffer_is_flushed_before_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path()); // flush interval: one hour
+    opts.memory_budget_bytes = 256 << 10;
+    let s = Storage::open(opts).unwrap();
+    let t0 = now_ms() - HOUR_MS;
+    let samples: Vec<(i64, f64)> = (0..20_000).map(|i| (t0 + i, i as f64)).collect();
+    s.append(Tenant::DEFAULT, &[series(labels("m", &[]), &samples)])
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut text = String::new();
+        s.write_metrics(&mut text);
+        if text.contains("tidemark_storage_flushes_total 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no flush under memory pressure:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(select_all(&s, "m")[0].samples.len(), 20_000);
+}
