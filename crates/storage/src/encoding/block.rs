@@ -33,11 +33,12 @@ const ZSTD: u8 = 1;
 /// Bodies shorter than this are never worth a zstd frame (its header alone is ~6 bytes).
 const MIN_ZSTD_BODY: usize = 32;
 
-/// Upper bound of a valid body for `n` samples: 10-byte varints for timestamps,
-/// at most 10 bytes per value in any value codec, plus small fixed headers. Caps what
-/// a corrupt zstd header can make the decoder allocate.
+/// Upper bound of a valid body for `n` samples, to cap what a corrupt header can make
+/// the decoder allocate. The largest real bodies are ~21 bytes a sample (10-byte
+/// timestamp varints plus decimal mantissas with a quarter of the values stored raw as
+/// exceptions); the bound leaves ample room above that.
 fn max_body_len(n: usize) -> usize {
-    n * 21 + 64
+    n * 32 + 64
 }
 
 /// Higher levels only pay off once there is enough data for zstd to find matches.
@@ -372,6 +373,24 @@ mod tests {
                 "prefix of {len} bytes decoded"
             );
         }
+    }
+
+    #[test]
+    fn worst_case_blocks_stay_within_the_decoder_bound() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let n = MAX_BLOCK_SAMPLES;
+        // Random 64-bit timestamps, 52-bit random decimal mantissas, a fifth NaNs with
+        // random payloads stored as exceptions: nothing for any codec or zstd to find.
+        let ts: Vec<i64> = (0..n).map(|_| rng.random()).collect();
+        let vs: Vec<f64> = (0..n)
+            .map(|i| match i % 5 {
+                0 => f64::from_bits(rng.random::<u64>() | 0x7ff0_0000_0000_0001),
+                _ => rng.random_range(-(1i64 << 52)..(1i64 << 52)) as f64 / 1e6,
+            })
+            .collect();
+        let len = assert_round_trip(&ts, &vs);
+        assert!(len <= max_body_len(n), "{len} bytes for {n} samples");
     }
 
     #[test]

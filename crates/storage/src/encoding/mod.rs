@@ -5,10 +5,36 @@
 //! back to back. Every codec is lossless, bit for bit, including NaN payloads
 //! such as the stale marker.
 //!
-//! - timestamps: linear (fixed interval), delta or delta-of-delta varints;
-//! - values: one constant, decimal mantissas with a shared exponent coded like
-//!   timestamps (exceptions stored raw), or XOR with the previous value;
-//! - zstd over the whole body when it saves bytes.
+//! - timestamps (`timestamps.rs`, `intseq.rs`): one of linear (fixed interval: first
+//!   timestamp + interval), offsets from a fitted grid (fixed interval with jitter),
+//!   delta or delta-of-delta zigzag varints, whichever has the fewest significant
+//!   bits; differences are divided by their greatest common divisor;
+//! - values (`values.rs`): one constant; or decimal mantissas with a shared exponent
+//!   (`decimal.rs`, exact by construction and verified) coded like timestamps, with
+//!   values that are not short decimals (NaN, ±Inf, -0.0, 17-digit floats) stored
+//!   raw as exceptions; or XOR with the previous value (`xor.rs`) when more than a
+//!   quarter of the values are not decimals;
+//! - zstd over the body (`block.rs`) when it saves bytes, level 1/3/5 by body size.
+//!
+//! # Measured
+//!
+//! `cargo bench -p tidemark-storage --bench codec`: 32 series × 8192 samples per
+//! data set, thread CPU time, on the shared 2-core development machine (run-to-run
+//! spread ±20%; load average ~15 from other builds):
+//!
+//! | data set | bytes/sample | encode | decode |
+//! |---|---|---|---|
+//! | counters: 15 s, increments 0.00–5.00, reset every 3000 | 1.436 | 41 M/s | 180 M/s |
+//! | gauges: random walk ±0.40 / ±0.040, 2–3 decimals | 0.813 | 35 M/s | 337 M/s |
+//! | constants | 0.003 | 1.5 G/s | 2.9 G/s |
+//! | node_exporter-like mix, 0–3 ms jitter, stale markers | 1.719 | 16 M/s | 140 M/s |
+//!
+//! (M/s = million samples per second per core.) These synthetic sets draw
+//! increments and steps uniformly at random, so they carry more entropy than most
+//! real series: the counters set cannot go below ~1.13 bytes/sample (log2 of 501
+//! possible increments) and the gauges set ~0.79. Decode of the mix spends ~30% in
+//! zstd. No side-by-side measurement against VictoriaMetrics' codec on identical
+//! data has been made here.
 
 mod block;
 mod decimal;
