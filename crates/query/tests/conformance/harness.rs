@@ -309,9 +309,12 @@ mod tests {
     use std::sync::Mutex;
     use tidemark_model::Labels;
 
-    /// A fake engine that answers from a table, to test the judging logic in isolation.
+    /// `(expr, eval time, is range query)` → answer.
+    type Answer = dyn Fn(&str, i64, bool) -> Result<QueryResult, QueryError> + Sync;
+
+    /// A fake engine answering from a closure, to test the judging logic in isolation.
     struct FakeEngine {
-        answer: Box<dyn Fn(&str, i64, bool) -> Result<QueryResult, QueryError> + Sync>,
+        answer: Box<Answer>,
         calls: Mutex<Vec<(String, i64, bool)>>,
     }
 
