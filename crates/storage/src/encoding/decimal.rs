@@ -44,8 +44,8 @@ pub fn decimal_to_f64(mantissa: i64, exponent: i32) -> f64 {
 #[inline]
 fn mantissa_at(v: f64, places: usize) -> Option<i64> {
     let scaled = v * POW10[places];
-    // Also rejects NaN and ±Inf.
-    if !(scaled.abs() < MAX_MANTISSA) {
+    // ±Inf fail the comparison too.
+    if scaled.is_nan() || scaled.abs() >= MAX_MANTISSA {
         return None;
     }
     // Round half away from zero without a libm call; a wrong rounding only means the
