@@ -61,6 +61,9 @@ pub struct VectorSelector {
     pub matchers: Vec<Matcher>,
     pub offset: Option<DurationExpr>,
     pub at: Option<AtModifier>,
+    /// `metric smoothed`: the value is interpolated between the samples around
+    /// the evaluation time (Prometheus 3.x).
+    pub smoothed: bool,
     /// Unique within one parsed query; keys the evaluator's per-node caches.
     pub id: usize,
 }

@@ -12,7 +12,7 @@ use tidemark_model::{MatchOp, Matcher, METRIC_NAME};
 
 use crate::ast::*;
 use crate::positions::CallSites;
-use crate::preprocess::{rewrite, Rewritten};
+use crate::preprocess::{rewrite, Rewritten, INFO_SELECTOR_MARKER, SMOOTHED_MARKER};
 use crate::QueryError;
 
 /// Parses a query into our AST. Errors are `BadData` with a Prometheus-like text.
@@ -179,6 +179,7 @@ impl Converter {
                     matchers: vec![default_name()],
                     offset: None,
                     at: None,
+                    smoothed: false,
                     id,
                 }));
             }
@@ -222,6 +223,9 @@ impl Converter {
                 Matcher::new(op, m.name, m.value).map_err(|e| bad(format!("parse error: {e}")))?,
             );
         }
+        // Markers left by the pre-processor (see `preprocess`).
+        let smoothed = matchers.iter().any(|m| m.name == SMOOTHED_MARKER);
+        matchers.retain(|m| m.name != SMOOTHED_MARKER && m.name != INFO_SELECTOR_MARKER);
         if !self.allow_empty_selector && matchers.iter().all(|m| m.matches_empty()) {
             return Err(bad(
                 "parse error: vector selector must contain at least one non-empty matcher",
@@ -232,6 +236,7 @@ impl Converter {
             matchers,
             offset: vs.offset.as_ref().map(|o| self.offset(o)),
             at: vs.at.as_ref().map(at_modifier),
+            smoothed,
             id: self.id(),
         })
     }

@@ -17,6 +17,39 @@ const PLACEHOLDER_BASE_HOURS: i64 = 7_100_000;
 const HOUR_MS: i64 = 3_600_000;
 pub(crate) const PLACEHOLDER_BASE_MS: i64 = PLACEHOLDER_BASE_HOURS * HOUR_MS;
 
+/// Matcher name that marks an instant selector written with the `smoothed`
+/// modifier (`metric smoothed`); the converter removes it again.
+pub(crate) const SMOOTHED_MARKER: &str = "__tidemark_smoothed__";
+
+/// Matcher name added to `info()`'s label selector so the parser crate accepts
+/// selectors whose matchers all match the empty string; the converter removes it.
+pub(crate) const INFO_SELECTOR_MARKER: &str = "__tidemark_info_selector__";
+
+/// Words that can follow an expression but are not selectors.
+const KEYWORDS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "atan2",
+    "offset",
+    "anchored",
+    "smoothed",
+    "start",
+    "end",
+    "inf",
+    "nan",
+    "fill",
+    "fill_left",
+    "fill_right",
+];
+
 /// What one placeholder stands for.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Placeholder {
@@ -59,6 +92,10 @@ pub(crate) fn rewrite(input: &str) -> Result<Rewritten, String> {
     let mut prev_sig: u8 = 0;
     // Byte ranges of range-mode keywords to leave out of the rewritten text.
     let mut skip: Vec<(usize, usize)> = Vec::new();
+    // End (in `text`) of the last instant selector, and whether it ends with `}`.
+    let mut last_selector: Option<(usize, bool)> = None;
+    // Input offsets of `{` that open an `info()` label selector.
+    let mut info_selectors: Vec<usize> = Vec::new();
     while i < b.len() {
         let c = b[i];
         match c {
@@ -76,7 +113,14 @@ pub(crate) fn rewrite(input: &str) -> Result<Rewritten, String> {
             }
             b'{' => {
                 let end = skip_braces(b, i);
-                text.push_str(&input[i..end]);
+                if info_selectors.contains(&i) && end > i + 1 {
+                    let body = &input[i + 1..end - 1];
+                    let sep = if body.trim().is_empty() { "" } else { "," };
+                    text.push_str(&format!("{{{body}{sep}{INFO_SELECTOR_MARKER}=\"1\"}}"));
+                } else {
+                    text.push_str(&input[i..end]);
+                }
+                last_selector = Some((text.len(), true));
                 i = end;
                 prev_sig = b'}';
             }
@@ -119,9 +163,25 @@ pub(crate) fn rewrite(input: &str) -> Result<Rewritten, String> {
                         None => text.push_str(&input[i..atom_end]),
                     }
                     i = atom_end;
+                } else if word.eq_ignore_ascii_case("smoothed") {
+                    let Some((at, braced)) = last_selector.take() else {
+                        return Err("unexpected \"smoothed\" modifier".into());
+                    };
+                    mark_smoothed(&mut text, at, braced);
+                    i = end;
                 } else {
+                    if word == "info" {
+                        if let Some(open) = second_arg_brace(input, end) {
+                            info_selectors.push(open);
+                        }
+                    }
                     text.push_str(word);
                     i = end;
+                    let followed_by_call = input[end..].trim_start().starts_with('(');
+                    let keyword = KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k));
+                    if !followed_by_call && !keyword {
+                        last_selector = Some((text.len(), false));
+                    }
                 }
                 prev_sig = b'a';
             }
@@ -138,6 +198,67 @@ pub(crate) fn rewrite(input: &str) -> Result<Rewritten, String> {
     }
     out.text = text;
     Ok(out)
+}
+
+/// For `info(` at `from`: the input offset of a `{` starting its second argument.
+fn second_arg_brace(input: &str, from: usize) -> Option<usize> {
+    let b = input.as_bytes();
+    let mut j = from;
+    while j < b.len() && b[j].is_ascii_whitespace() {
+        j += 1;
+    }
+    if j >= b.len() || b[j] != b'(' {
+        return None;
+    }
+    let mut depth = 0;
+    let mut k = j;
+    while k < b.len() {
+        match b[k] {
+            b'"' | b'\'' | b'`' => {
+                k = skip_string(b, k);
+                continue;
+            }
+            b'{' => {
+                k = skip_braces(b, k);
+                continue;
+            }
+            b'[' => {
+                k = find_close_bracket(b, k).map_or(b.len(), |c| c + 1);
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return None;
+                }
+            }
+            b',' if depth == 1 => {
+                let mut a = k + 1;
+                while a < b.len() && b[a].is_ascii_whitespace() {
+                    a += 1;
+                }
+                return (a < b.len() && b[a] == b'{').then_some(a);
+            }
+            _ => {}
+        }
+        k += 1;
+    }
+    None
+}
+
+/// Adds the [`SMOOTHED_MARKER`] matcher to the selector ending at `at` in `text`.
+fn mark_smoothed(text: &mut String, at: usize, braced: bool) {
+    let marker = format!("{SMOOTHED_MARKER}=\"1\"");
+    if braced {
+        // Insert before the closing brace, with a comma unless the braces are empty.
+        let close = at - 1;
+        let empty = text[..close].trim_end().ends_with('{');
+        let insert = if empty { marker } else { format!(",{marker}") };
+        text.insert_str(close, &insert);
+    } else {
+        text.insert_str(at, &format!("{{{marker}}}"));
+    }
 }
 
 /// Rewrites `range` or `range:step` inside brackets.
@@ -608,6 +729,24 @@ mod tests {
         assert!(
             !r.text.to_lowercase().contains("anchored")
                 && !r.text.to_lowercase().contains("smoothed")
+        );
+    }
+
+    #[test]
+    fn smoothed_instant_selectors_get_a_marker() {
+        let r = rewrite("metric offset -100s smoothed + m{a=\"b\"} @ 100 smoothed").unwrap();
+        assert_eq!(
+            r.text,
+            format!("metric{{{SMOOTHED_MARKER}=\"1\"}} offset -100s  + m{{a=\"b\",{SMOOTHED_MARKER}=\"1\"}} @ 100 ")
+        );
+    }
+
+    #[test]
+    fn info_selector_gets_a_marker() {
+        let r = rewrite(r#"info(rate(m[5m]), {data=~".*"})"#).unwrap();
+        assert_eq!(
+            r.text,
+            format!(r#"info(rate(m[5m]), {{data=~".*",{INFO_SELECTOR_MARKER}="1"}})"#)
         );
     }
 

@@ -386,6 +386,7 @@ impl Evaluator<'_> {
             }
         }
         let counter_fn = matches!(c.func.as_str(), "rate" | "increase");
+        check_range_mode(&c.func, m.mode)?;
         let keep_name = range_fn_keeps_name(&c.func);
         let mode = match m.mode {
             RangeMode::Plain => functions::RangeMode::Plain,
@@ -445,6 +446,26 @@ impl Evaluator<'_> {
                 .collect(),
         ))
     }
+}
+
+/// `anchored`/`smoothed` windows only make sense for the functions that read
+/// boundary values.
+fn check_range_mode(func: &str, mode: RangeMode) -> Result<(), QueryError> {
+    let (allowed, name): (&[&str], &str) = match mode {
+        RangeMode::Plain => return Ok(()),
+        RangeMode::Anchored => (
+            &["changes", "delta", "increase", "rate", "resets"],
+            "anchored",
+        ),
+        RangeMode::Smoothed => (&["delta", "increase", "rate"], "smoothed"),
+    };
+    if allowed.contains(&func) {
+        return Ok(());
+    }
+    Err(QueryError::BadData(format!(
+        "{name} modifier can only be used with: {} - not with {func}",
+        allowed.join(", ")
+    )))
 }
 
 /// Where argument `i` of a call starts (the call itself if unknown).

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tidemark_model::{Labels, LabelsBuilder, Matcher, METRIC_NAME};
+use tidemark_model::{Labels, LabelsBuilder, MatchOp, Matcher, METRIC_NAME};
 
 use super::{Elem, Evaluator, StepValue};
 use crate::ast::{Call, Expr};
@@ -21,10 +21,12 @@ impl Evaluator<'_> {
                 "info(): expected a label selector as second argument".into(),
             ));
         };
-        let name_matchers: Vec<&Matcher> = sel
+        // Base series matching every positive name matcher are info series
+        // themselves and pass through unchanged.
+        let positive_name_matchers: Vec<&Matcher> = sel
             .matchers
             .iter()
-            .filter(|m| m.name == METRIC_NAME)
+            .filter(|m| m.name == METRIC_NAME && matches!(m.op, MatchOp::Equal | MatchOp::Regex))
             .collect();
         let data_matchers: Vec<&Matcher> = sel
             .matchers
@@ -52,10 +54,10 @@ impl Evaluator<'_> {
         let empty_ok = data_matchers.iter().all(|m| m.matches_empty());
         let mut out = Vec::with_capacity(base.len());
         for e in base {
-            let is_info_series = e.labels.metric_name().is_some()
-                && name_matchers
-                    .iter()
-                    .all(|m| m.matches(e.labels.metric_name().unwrap_or("")));
+            let name = e.labels.metric_name().unwrap_or("");
+            let is_info_series = !name.is_empty()
+                && !positive_name_matchers.is_empty()
+                && positive_name_matchers.iter().all(|m| m.matches(name));
             if is_info_series {
                 out.push(e);
                 continue;

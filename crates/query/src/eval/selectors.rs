@@ -83,14 +83,18 @@ fn plan<'x>(
         Expr::Paren(x) | Expr::Neg(x) => plan(ev, x, lo, hi, out)?,
         Expr::VectorSelector(vs) => {
             let (lo, hi) = shifted(ev, vs, lo, hi)?;
-            out.push((
-                vs,
-                Need {
-                    mint: lo - ev.opts.lookback_delta_ms,
-                    maxt: hi,
-                    keep_stale: true,
-                },
-            ));
+            // `smoothed` also reads the first sample after the evaluation time.
+            let after = if vs.smoothed {
+                ev.opts.lookback_delta_ms
+            } else {
+                0
+            };
+            let need = Need {
+                mint: lo - ev.opts.lookback_delta_ms,
+                maxt: hi + after,
+                keep_stale: true,
+            };
+            out.push((vs, need));
         }
         Expr::MatrixSelector(ms) => {
             let (lo, hi) = shifted(ev, &ms.vs, lo, hi)?;
@@ -197,6 +201,25 @@ impl Evaluator<'_> {
             if p.t <= ref_t - lookback || is_stale_nan(p.f) {
                 continue;
             }
+            if vs.smoothed && p.t < ref_t {
+                // Interpolate towards the next sample, if there is one in reach.
+                if let Some(n) = s
+                    .points
+                    .get(idx)
+                    .filter(|n| n.t < ref_t + lookback && !is_stale_nan(n.f))
+                {
+                    let f = p.f + (n.f - p.f) * (ref_t - p.t) as f64 / (n.t - p.t) as f64;
+                    out.push((
+                        Elem {
+                            labels: s.labels.clone(),
+                            f,
+                            drop_name: false,
+                        },
+                        ref_t,
+                    ));
+                    continue;
+                }
+            }
             out.push((
                 Elem {
                     labels: s.labels.clone(),
@@ -253,6 +276,13 @@ impl Evaluator<'_> {
                 }
             }
             if lo >= hi {
+                continue;
+            }
+            // A smoothed window needs data on both sides of its boundaries: points
+            // only before its start or only after its end give no result.
+            if ms.mode == RangeMode::Smoothed
+                && (s.points[lo].t > ref_t || s.points[hi - 1].t <= range_start)
+            {
                 continue;
             }
             series.push(RangeElem {
