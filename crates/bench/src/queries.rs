@@ -17,8 +17,8 @@ pub struct QueryDef {
 /// sample before the window, so VictoriaMetrics returns slightly different values
 /// than PromQL for these queries by design.
 pub fn known_metricsql_difference(text: &str) -> Option<&'static str> {
-    (text.contains("rate("))
-        .then_some("MetricsQL rate()/irate() do not extrapolate (documented difference)")
+    text.contains("rate(")
+        .then_some("MetricsQL rate()/irate() differ from PromQL by design (no extrapolation; the sample before the window is used)")
 }
 
 pub const QUERIES: &[QueryDef] = &[
@@ -211,10 +211,22 @@ pub fn query_number(system: &dyn System, server: &Server, text: &str, at_ms: i64
 pub fn metric_names(system: &dyn System, server: &Server) -> Result<Vec<String>> {
     let url = server.url("/api/v1/label/__name__/values");
     let params: Vec<(&str, &str)> = system.query_args().to_vec();
-    let body = server.client().get(&url).query(&params).send().with_context(|| format!("GET {url}"))?.text()?;
-    let v: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("label values reply is not JSON: {body:.200}"))?;
-    let names = v["data"].as_array().ok_or_else(|| anyhow!("label values reply lacks data: {body:.300}"))?;
-    Ok(names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+    let body = server
+        .client()
+        .get(&url)
+        .query(&params)
+        .send()
+        .with_context(|| format!("GET {url}"))?
+        .text()?;
+    let v: serde_json::Value = serde_json::from_str(&body)
+        .with_context(|| format!("label values reply is not JSON: {body:.200}"))?;
+    let names = v["data"]
+        .as_array()
+        .ok_or_else(|| anyhow!("label values reply lacks data: {body:.300}"))?;
+    Ok(names
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect())
 }
 
 fn parse_matrix(body: &str) -> Result<Matrix> {

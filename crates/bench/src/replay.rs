@@ -27,8 +27,16 @@ pub struct ReplayOutcome {
 }
 
 /// Posts every request to `url` with `concurrency` connections.
-pub fn replay(url: &str, requests: &[Request], concurrency: usize, timeout: Duration) -> Result<ReplayOutcome> {
-    let client = reqwest::blocking::Client::builder().timeout(timeout).build().context("building HTTP client")?;
+pub fn replay(
+    url: &str,
+    requests: &[Request],
+    concurrency: usize,
+    timeout: Duration,
+) -> Result<ReplayOutcome> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .build()
+        .context("building HTTP client")?;
     let workers = concurrency.max(1);
     // Round each worker is about to send; usize::MAX once it is done.
     let progress: Vec<AtomicUsize> = (0..workers).map(|_| AtomicUsize::new(0)).collect();
@@ -37,12 +45,18 @@ pub fn replay(url: &str, requests: &[Request], concurrency: usize, timeout: Dura
     let started = Instant::now();
     std::thread::scope(|scope| {
         for worker in 0..workers {
-            let (client, progress, failed, first_error) = (&client, &progress, &failed, &first_error);
+            let (client, progress, failed, first_error) =
+                (&client, &progress, &failed, &first_error);
             scope.spawn(move || {
-                let mine = requests.iter().enumerate().filter(|(_, r)| r.slot % workers == worker);
+                let mine = requests
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.slot % workers == worker);
                 for (i, request) in mine {
                     progress[worker].store(request.round, Ordering::Release);
-                    while request.round > slowest(progress).saturating_add(MAX_LEAD_ROUNDS) && !failed.load(Ordering::Acquire) {
+                    while request.round > slowest(progress).saturating_add(MAX_LEAD_ROUNDS)
+                        && !failed.load(Ordering::Acquire)
+                    {
                         std::thread::sleep(Duration::from_micros(200));
                     }
                     if failed.load(Ordering::Acquire) {
@@ -50,7 +64,10 @@ pub fn replay(url: &str, requests: &[Request], concurrency: usize, timeout: Dura
                     }
                     if let Err(e) = post(client, url, &request.body) {
                         let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                        slot.get_or_insert(e.context(format!("request {i} (round {}, host slot {})", request.round, request.slot)));
+                        slot.get_or_insert(e.context(format!(
+                            "request {i} (round {}, host slot {})",
+                            request.round, request.slot
+                        )));
                         failed.store(true, Ordering::Release);
                         break;
                     }
@@ -63,11 +80,18 @@ pub fn replay(url: &str, requests: &[Request], concurrency: usize, timeout: Dura
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    Ok(ReplayOutcome { samples: requests.iter().map(|r| r.samples as u64).sum(), wall })
+    Ok(ReplayOutcome {
+        samples: requests.iter().map(|r| r.samples as u64).sum(),
+        wall,
+    })
 }
 
 fn slowest(progress: &[AtomicUsize]) -> usize {
-    progress.iter().map(|p| p.load(Ordering::Acquire)).min().unwrap_or(usize::MAX)
+    progress
+        .iter()
+        .map(|p| p.load(Ordering::Acquire))
+        .min()
+        .unwrap_or(usize::MAX)
 }
 
 fn post(client: &reqwest::blocking::Client, url: &str, body: &bytes::Bytes) -> Result<()> {
@@ -85,4 +109,102 @@ fn post(client: &reqwest::blocking::Client, url: &str, body: &bytes::Bytes) -> R
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{generate, Preset};
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    /// Last timestamp seen per series, and whether any series went backwards.
+    #[derive(Default)]
+    struct Seen {
+        last: HashMap<String, i64>,
+        backwards: usize,
+        samples: usize,
+    }
+
+    /// A minimal HTTP/1.1 remote-write receiver that answers `status` and records order.
+    fn receiver(status: &'static str) -> (String, Arc<Mutex<Seen>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let shared = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = shared.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut stream = stream;
+                    loop {
+                        let mut length = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some((k, v)) = line.split_once(':') {
+                                if k.eq_ignore_ascii_case("content-length") {
+                                    length = v.trim().parse().unwrap();
+                                }
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        let request =
+                            tidemark_protocols::remote_write::decode_v1(&body, 64 << 20).unwrap();
+                        {
+                            let mut seen = seen.lock().unwrap();
+                            for ts in &request.series {
+                                let key = ts.labels.to_string();
+                                let t = ts.samples[0].timestamp;
+                                if seen.last.get(&key).is_some_and(|&prev| prev >= t) {
+                                    seen.backwards += 1;
+                                }
+                                seen.last.insert(key, t);
+                                seen.samples += 1;
+                            }
+                        }
+                        let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                        if stream.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[test]
+    fn concurrent_replay_keeps_every_series_in_order() {
+        let workload = generate(&Preset::Smoke.fleet(5), 1_700_000_000_000, 2).unwrap();
+        let (url, seen) = receiver("204 No Content");
+        let outcome = replay(&url, &workload.requests, 3, Duration::from_secs(30)).unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            outcome.samples,
+            workload.stats.samples + workload.stats.stale_markers
+        );
+        assert_eq!(seen.samples as u64, outcome.samples);
+        assert_eq!(
+            seen.backwards, 0,
+            "a series received an older or repeated timestamp"
+        );
+    }
+
+    #[test]
+    fn rejected_request_fails_the_replay() {
+        let workload = generate(&Preset::Smoke.fleet(5), 1_700_000_000_000, 2).unwrap();
+        let (url, _) = receiver("400 Bad Request");
+        let err = replay(&url, &workload.requests, 2, Duration::from_secs(30)).unwrap_err();
+        assert!(format!("{err:#}").contains("400"), "{err:#}");
+    }
 }

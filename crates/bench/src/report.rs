@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 use crate::compare::RELATIVE_TOLERANCE;
-use crate::run::{percentile, CycleFigures};
+use crate::run::CycleFigures;
 use crate::workload::WorkloadStats;
 
 /// What happened to one system in this run.
@@ -80,10 +80,15 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// The middle value, or the mean of the two middle values for an even count.
 fn median(values: impl IntoIterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.into_iter().collect();
     v.sort_by(f64::total_cmp);
-    percentile(&v, 0.5)
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// Medians over cycles; `samples` is the workload's real-sample count (the

@@ -200,8 +200,10 @@ fn readable_samples(system: &dyn System, server: &Server, workload: &Workload) -
     let window_s = (stats.last_timestamp_ms - stats.first_timestamp_ms) / 1000 + 60;
     let mut total = 0.0;
     for name in queries::metric_names(system, server)? {
-        let text = format!(r#"sum(count_over_time({{__name__="{name}",job="node"}}[{window_s}s]))"#);
-        total += queries::query_number(system, server, &text, stats.last_timestamp_ms).context("counting stored samples")?;
+        let text =
+            format!(r#"sum(count_over_time({{__name__="{name}",job="node"}}[{window_s}s]))"#);
+        total += queries::query_number(system, server, &text, stats.last_timestamp_ms)
+            .context("counting stored samples")?;
     }
     Ok(total)
 }

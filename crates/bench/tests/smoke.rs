@@ -15,7 +15,10 @@ fn tidemark_binary() -> PathBuf {
 
 #[test]
 fn smoke_preset_produces_a_report() {
-    let peers: Vec<&str> = [VICTORIA, PROMETHEUS].into_iter().filter(|p| Path::new(p).exists()).collect();
+    let peers: Vec<&str> = [VICTORIA, PROMETHEUS]
+        .into_iter()
+        .filter(|p| Path::new(p).exists())
+        .collect();
     if peers.len() < 2 {
         let msg = "victoria-metrics and prometheus must be installed (scripts/install-deps)";
         if std::env::var_os("CI").is_some() {
@@ -29,14 +32,26 @@ fn smoke_preset_produces_a_report() {
     if tidemark.exists() {
         systems.insert(0, "tidemark");
     } else {
-        eprintln!("note: {} not built; running the peers only", tidemark.display());
+        eprintln!(
+            "note: {} not built; running the peers only",
+            tidemark.display()
+        );
     }
 
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let markdown = dir.path().join("report.md");
     let output = Command::new(env!("CARGO_BIN_EXE_tidemark-bench"))
-        .args(["--preset", "smoke", "--concurrency", "2", "--query-repeats", "1", "--systems", &systems.join(",")])
+        .args([
+            "--preset",
+            "smoke",
+            "--concurrency",
+            "2",
+            "--query-repeats",
+            "1",
+            "--systems",
+            &systems.join(","),
+        ])
         .arg("--tidemark-bin")
         .arg(&tidemark)
         .arg("--work-dir")
@@ -51,24 +66,55 @@ fn smoke_preset_produces_a_report() {
     assert!(output.status.success(), "tidemark-bench failed:\n{stderr}");
 
     let md = std::fs::read_to_string(&markdown).unwrap();
-    assert!(md.contains("| Figure | Tidemark | VictoriaMetrics | Prometheus |"), "{md}");
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), md.trim(), "stdout carries the same report");
+    assert!(
+        md.contains("| Figure | Tidemark | VictoriaMetrics | Prometheus |"),
+        "{md}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        md.trim(),
+        "stdout carries the same report"
+    );
 
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let expected_samples = report["workload"]["samples"].as_u64().unwrap();
     let stale = report["workload"]["stale_markers"].as_u64().unwrap();
-    assert!(expected_samples > 100_000, "smoke workload too small: {expected_samples}");
+    assert!(
+        expected_samples > 100_000,
+        "smoke workload too small: {expected_samples}"
+    );
     for system in report["systems"].as_array().unwrap() {
         let name = system["name"].as_str().unwrap();
         match system["status"].as_str().unwrap() {
             "ran" => {
                 let summary = &system["summary"];
-                assert_eq!(summary["samples_sent"].as_f64().unwrap(), (expected_samples + stale) as f64, "{name}");
-                assert_eq!(summary["samples_readable"].as_f64().unwrap(), expected_samples as f64, "{name} lost samples");
-                assert!(summary["cpu_seconds_per_million_samples"].as_f64().unwrap() > 0.0, "{name}");
-                assert!(summary["data_bytes_per_sample"].as_f64().unwrap() > 0.0, "{name}");
+                assert_eq!(
+                    summary["samples_sent"].as_f64().unwrap(),
+                    (expected_samples + stale) as f64,
+                    "{name}"
+                );
+                assert_eq!(
+                    summary["samples_readable"].as_f64().unwrap(),
+                    expected_samples as f64,
+                    "{name} lost samples"
+                );
+                assert!(
+                    summary["cpu_seconds_per_million_samples"].as_f64().unwrap() > 0.0,
+                    "{name}"
+                );
+                assert!(
+                    summary["data_bytes_per_sample"].as_f64().unwrap() > 0.0,
+                    "{name}"
+                );
                 assert!(summary["queries"].as_array().unwrap().len() >= 10, "{name}");
-                assert!(system["cycles"][0]["changed_by_restart"].as_array().unwrap().is_empty(), "{name}: {system}");
+                assert!(
+                    system["cycles"][0]["changed_by_restart"]
+                        .as_array()
+                        .unwrap()
+                        .is_empty(),
+                    "{name}: {system}"
+                );
             }
             // Tidemark may still be incomplete: the report must say why it did not run.
             "failed" | "skipped" if name == "Tidemark" => {

@@ -51,7 +51,8 @@ impl System for Tidemark {
         Ok(DiskUsage {
             data: dir_bytes(&server.data_dir.join("data"))?,
             index: Some(dir_bytes(&server.data_dir.join("index"))?),
-            note: "data/ (parts) vs index/ (series registry) after force_merge; wal/ not counted".into(),
+            note: "data/ (parts) vs index/ (series registry) after force_merge; wal/ not counted"
+                .into(),
         })
     }
 }
