@@ -162,13 +162,23 @@ impl Converter {
         })
     }
 
-    /// `info(v)` reads `target_info` unless its selector names other info metrics.
+    /// `info(v)` reads `target_info` unless its selector names other info metrics;
+    /// a selector with only negative name matchers reads the other `*_info` metrics.
     fn complete_info_selector(&mut self, args: &mut Vec<Expr>) {
         let default_name = || Matcher::equal(METRIC_NAME, "target_info");
         match args.get_mut(1) {
             Some(Expr::VectorSelector(vs)) => {
-                if !vs.matchers.iter().any(|m| m.name == METRIC_NAME) {
+                let name_matchers = vs.matchers.iter().filter(|m| m.name == METRIC_NAME);
+                let mut positive = name_matchers
+                    .clone()
+                    .filter(|m| matches!(m.op, MatchOp::Equal | MatchOp::Regex));
+                if name_matchers.count() == 0 {
                     vs.matchers.push(default_name());
+                } else if positive.next().is_none() {
+                    // Only exclusions given: they narrow down the `*_info` metrics.
+                    if let Ok(m) = Matcher::new(MatchOp::Regex, METRIC_NAME, ".+_info") {
+                        vs.matchers.push(m);
+                    }
                 }
             }
             Some(_) => {}

@@ -21,12 +21,12 @@ impl Evaluator<'_> {
                 "info(): expected a label selector as second argument".into(),
             ));
         };
-        // Base series matching every positive name matcher are info series
-        // themselves and pass through unchanged.
-        let positive_name_matchers: Vec<&Matcher> = sel
+        // Base series matching every name matcher are info series themselves and
+        // pass through unchanged.
+        let name_matchers: Vec<&Matcher> = sel
             .matchers
             .iter()
-            .filter(|m| m.name == METRIC_NAME && matches!(m.op, MatchOp::Equal | MatchOp::Regex))
+            .filter(|m| m.name == METRIC_NAME)
             .collect();
         let data_matchers: Vec<&Matcher> = sel
             .matchers
@@ -36,13 +36,11 @@ impl Evaluator<'_> {
 
         // Latest info series per identifying-label key and metric name.
         let mut infos: HashMap<Vec<String>, HashMap<String, (i64, Arc<Labels>)>> = HashMap::new();
-        for (e, ts) in self.vector_selector_with_time(sel, t)? {
+        let ref_t = self.reference_time(&c.args[0], t)?;
+        for (e, ts) in self.vector_selector_with_time(sel, ref_t)? {
             let Some(name) = e.labels.metric_name() else {
                 continue;
             };
-            if !name.ends_with("_info") {
-                continue;
-            }
             let key = identifying_key(&e.labels);
             let by_name = infos.entry(key).or_default();
             let newer = by_name.get(name).is_none_or(|(prev, _)| ts > *prev);
@@ -55,9 +53,7 @@ impl Evaluator<'_> {
         let mut out = Vec::with_capacity(base.len());
         for e in base {
             let name = e.labels.metric_name().unwrap_or("");
-            let is_info_series = !name.is_empty()
-                && !positive_name_matchers.is_empty()
-                && positive_name_matchers.iter().all(|m| m.matches(name));
+            let is_info_series = !name.is_empty() && name_matchers.iter().all(|m| m.matches(name));
             if is_info_series {
                 out.push(e);
                 continue;
@@ -74,6 +70,8 @@ impl Evaluator<'_> {
             let mut b: LabelsBuilder = e.labels.builder();
             let mut names: Vec<&String> = matched.keys().collect();
             names.sort();
+            // (label, info metric it came from), to detect conflicts.
+            let mut added: Vec<(String, String)> = Vec::new();
             for n in names {
                 let (_, info_labels) = &matched[n];
                 for l in info_labels.iter() {
@@ -87,6 +85,15 @@ impl Evaluator<'_> {
                     {
                         continue;
                     }
+                    if let Some((prev, from)) = added.iter().find(|(name, _)| *name == l.name) {
+                        if matched[from].1.get(prev).is_some_and(|v| v != l.value) {
+                            return Err(QueryError::Execution(format!(
+                                "conflicting label: {:?} has different values in info metrics {from:?} and {n:?}",
+                                l.name
+                            )));
+                        }
+                    }
+                    added.push((l.name.clone(), n.clone()));
                     b.set(&l.name, &l.value);
                 }
             }
@@ -97,6 +104,36 @@ impl Evaluator<'_> {
             });
         }
         Ok(StepValue::Vector(out))
+    }
+}
+
+impl Evaluator<'_> {
+    /// The time the samples of `e` evaluated at `t` refer to: `@` and `offset` of
+    /// the selector or subquery it reads (through functions and parentheses), so
+    /// that info series are matched as of the same time.
+    pub(crate) fn reference_time(&self, e: &Expr, t: i64) -> Result<i64, QueryError> {
+        match e {
+            Expr::Paren(x) => self.reference_time(x, t),
+            Expr::VectorSelector(vs) => self.selector_time(vs, t),
+            Expr::MatrixSelector(ms) => self.selector_time(&ms.vs, t),
+            Expr::Subquery(sq) => {
+                let base = sq.at.as_ref().map_or(t, |a| self.at_time(a));
+                let off = match &sq.offset {
+                    Some(o) => self.duration_ms(o)?,
+                    None => 0,
+                };
+                self.reference_time(&sq.expr, base - off)
+            }
+            Expr::Call(c) => match c
+                .args
+                .iter()
+                .find(|a| !matches!(a.unparen(), Expr::Number(_) | Expr::String(_)))
+            {
+                Some(a) => self.reference_time(a, t),
+                None => Ok(t),
+            },
+            _ => Ok(t),
+        }
     }
 }
 

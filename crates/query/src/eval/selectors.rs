@@ -137,6 +137,15 @@ fn plan<'x>(
             }
             plan(ev, &a.expr, lo, hi, out)?;
         }
+        Expr::Call(c) if c.func == "info" && c.args.len() == 2 => {
+            plan(ev, &c.args[0], lo, hi, out)?;
+            // Info series are read as of the base series' reference time.
+            let (a, b) = (
+                ev.reference_time(&c.args[0], lo)?,
+                ev.reference_time(&c.args[0], hi)?,
+            );
+            plan(ev, &c.args[1], a.min(b), a.max(b), out)?;
+        }
         Expr::Call(c) => {
             for a in &c.args {
                 plan(ev, a, lo, hi, out)?;
