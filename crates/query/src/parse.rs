@@ -18,10 +18,9 @@ use crate::QueryError;
 /// Parses a query into our AST. Errors are `BadData` with a Prometheus-like text.
 pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
     register_duration_functions();
-    let rewritten = rewrite(input)
-        .map_err(|e| QueryError::BadData(format!("invalid parameter \"query\": {e}")))?;
-    let parsed = pp::parse(&rewritten.text)
-        .map_err(|e| QueryError::BadData(format!("invalid parameter \"query\": {e}")))?;
+    let rewritten = rewrite(input).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
+    let parsed =
+        pp::parse(&rewritten.text).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
     let mut conv = Converter {
         next_id: 0,
         rewritten,

@@ -26,6 +26,10 @@ impl Evaluator<'_> {
                 "zero or negative subquery step: {step}ms"
             )));
         }
+        if range / step > self.opts.max_samples as i64 {
+            // Every inner step holds at least one sample per series.
+            return Err(super::too_many_samples());
+        }
         let range_end = base - offset;
         let range_start = range_end - range;
         // First step-aligned timestamp after the (left-open) window start, with Go's

@@ -202,3 +202,81 @@ fn too_many_points_is_bad_data() {
         .unwrap_err();
     assert!(matches!(err, QueryError::BadData(m) if m.starts_with("exceeded maximum resolution")));
 }
+
+#[test]
+fn duration_expressions_and_step_function() {
+    let db = Mem(vec![series(
+        "m",
+        &[],
+        &[(0, 1.0), (60_000, 2.0), (120_000, 3.0)],
+    )]);
+    assert_eq!(
+        instant(&db, "count_over_time(m[1m+1m])", 120_000),
+        vec![("{}".into(), 2.0)]
+    );
+    assert_eq!(
+        instant(&db, "m offset (30+30)", 120_000),
+        vec![("m".into(), 2.0)]
+    );
+    let r = Engine::default()
+        .range_query(&db, "count_over_time(m[step()*2])", 60_000, 120_000, 60_000)
+        .unwrap();
+    let Value::Matrix(m) = r.value else {
+        panic!("matrix expected")
+    };
+    assert_eq!(
+        m[0].floats.iter().map(|p| p.f).collect::<Vec<_>>(),
+        vec![2.0, 2.0]
+    );
+}
+
+#[test]
+fn smoothed_selector_interpolates() {
+    let db = Mem(vec![series("m", &[], &[(0, 1.0), (10_000, 2.0)])]);
+    assert_eq!(instant(&db, "m smoothed", 5_000), vec![("m".into(), 1.5)]);
+    assert_eq!(instant(&db, "m", 5_000), vec![("m".into(), 1.0)]);
+}
+
+#[test]
+fn fill_modifier_completes_missing_sides() {
+    let db = Mem(vec![
+        series("a", &[("l", "x")], &[(0, 1.0)]),
+        series("b", &[("l", "y")], &[(0, 10.0)]),
+    ]);
+    assert_eq!(
+        instant(&db, "a + fill(0) b", 0),
+        vec![(r#"{l="x"}"#.into(), 1.0), (r#"{l="y"}"#.into(), 10.0)]
+    );
+}
+
+#[test]
+fn info_adds_target_info_labels() {
+    let db = Mem(vec![
+        series("m", &[("instance", "i"), ("job", "j")], &[(0, 1.0)]),
+        series(
+            "target_info",
+            &[("instance", "i"), ("job", "j"), ("region", "eu")],
+            &[(0, 1.0)],
+        ),
+    ]);
+    assert_eq!(
+        instant(&db, "info(m)", 0),
+        vec![(r#"m{instance="i", job="j", region="eu"}"#.into(), 1.0)]
+    );
+}
+
+#[test]
+fn parse_errors_and_cancellation_are_reported() {
+    let db = Mem(vec![series("m", &[], &[(0, 1.0)])]);
+    let err = Engine::default().instant_query(&db, "sum(", 0).unwrap_err();
+    assert!(
+        matches!(&err, QueryError::BadData(m) if m.starts_with("parse error")),
+        "{err:?}"
+    );
+    let ctx = crate::QueryContext::new();
+    ctx.cancel();
+    let err = Engine::default()
+        .instant_query_with(&db, "m", 0, &ctx)
+        .unwrap_err();
+    assert_eq!(err, QueryError::Canceled);
+}
