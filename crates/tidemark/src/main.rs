@@ -64,6 +64,9 @@ fn effective_flags(matches: &clap::ArgMatches) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for arg in cmd.get_arguments() {
         let Some(long) = arg.get_long() else { continue };
+        if long == "help" || long == "version" {
+            continue;
+        }
         let id = arg.get_id().as_str();
         let value = matches
             .get_raw(id)
@@ -73,9 +76,7 @@ fn effective_flags(matches: &clap::ArgMatches) -> Vec<(String, String)> {
                     .join(",")
             })
             .unwrap_or_default();
-        if long != "help" && long != "version" {
-            out.push((long.to_string(), value));
-        }
+        out.push((long.to_string(), value));
     }
     out
 }
