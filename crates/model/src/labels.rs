@@ -8,13 +8,19 @@ pub const METRIC_NAME: &str = "__name__";
 /// One `name="value"` pair.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label {
+    /// Label name; non-empty in any [`Labels`].
     pub name: String,
+    /// Label value; non-empty in any [`Labels`].
     pub value: String,
 }
 
 impl Label {
+    /// A pair from anything string-like.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Label {
-        Label { name: name.into(), value: value.into() }
+        Label {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -34,10 +40,10 @@ impl Labels {
 
     /// Builds a label set from pairs in any order. Empty values are dropped
     /// (Prometheus treats `l=""` as "label absent"); on duplicate names the last wins.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Labels {
-        let mut v: Vec<Label> = pairs.into_iter().map(|(n, v)| Label::new(n, v)).collect();
-        Labels::normalize(&mut v);
-        Labels(v)
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Labels {
+        Labels::from_vec(pairs.into_iter().map(|(n, v)| Label::new(n, v)).collect())
     }
 
     /// Builds from labels that may be unsorted; same rules as [`Labels::from_pairs`].
@@ -99,7 +105,12 @@ impl Labels {
     /// A stable 64-bit hash of the label set (xxh3 over `name 0xff value 0xff ...`).
     /// Used for sharding and hash maps; stable across processes and versions.
     pub fn stable_hash(&self) -> u64 {
-        let mut buf = Vec::with_capacity(self.0.iter().map(|l| l.name.len() + l.value.len() + 2).sum());
+        let mut buf = Vec::with_capacity(
+            self.0
+                .iter()
+                .map(|l| l.name.len() + l.value.len() + 2)
+                .sum(),
+        );
         self.write_canonical(&mut buf);
         xxhash_rust::xxh3::xxh3_64(&buf)
     }
@@ -116,12 +127,20 @@ impl Labels {
 
     /// A builder seeded with this label set, for set/delete edits.
     pub fn builder(&self) -> LabelsBuilder {
-        LabelsBuilder { labels: self.0.clone() }
+        LabelsBuilder {
+            labels: self.0.clone(),
+        }
     }
 
     /// Copy without `__name__`.
     pub fn without_metric_name(&self) -> Labels {
-        Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| l.name != METRIC_NAME)
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -248,7 +267,10 @@ mod tests {
         let a = Labels::from_pairs([("ab", "c")]);
         let b = Labels::from_pairs([("a", "bc")]);
         assert_ne!(a.stable_hash(), b.stable_hash());
-        assert_eq!(a.stable_hash(), Labels::from_pairs([("ab", "c")]).stable_hash());
+        assert_eq!(
+            a.stable_hash(),
+            Labels::from_pairs([("ab", "c")]).stable_hash()
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ mod sample;
 mod tenant;
 
 pub use histogram::{BucketSpan, FloatHistogram};
-pub use labels::{is_valid_label_name, is_valid_metric_name, Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{
+    is_valid_label_name, is_valid_metric_name, Label, Labels, LabelsBuilder, METRIC_NAME,
+};
 pub use matcher::{compile_anchored_go_regex, MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Sample, SampleKind, TimeSeries, STALE_NAN, STALE_NAN_BITS};
 pub use tenant::{Tenant, TenantParseError};
@@ -69,8 +71,12 @@ impl MetricType {
 /// Metadata of one metric family (`/api/v1/metadata`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MetricMetadata {
+    /// Family name (the metric name without `_total`/`_bucket`-style suffixes).
     pub metric_family: String,
+    /// Declared type; `Unknown` when none was sent.
     pub metric_type: MetricType,
+    /// `# HELP` text, unescaped.
     pub help: String,
+    /// `# UNIT` text; empty when none was sent.
     pub unit: String,
 }

@@ -31,7 +31,11 @@ impl MatchOp {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MatcherError {
     #[error("invalid regular expression {pattern:?} for label {name:?}: {reason}")]
-    BadRegex { name: String, pattern: String, reason: String },
+    BadRegex {
+        name: String,
+        pattern: String,
+        reason: String,
+    },
 }
 
 /// One `name op "value"` matcher. A missing label matches as the empty string.
@@ -44,21 +48,41 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Matcher, MatcherError> {
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Matcher, MatcherError> {
         let name = name.into();
         let value = value.into();
         let re = match op {
-            MatchOp::Regex | MatchOp::NotRegex => Some(Arc::new(FastRegex::new(&value).map_err(|reason| {
-                MatcherError::BadRegex { name: name.clone(), pattern: value.clone(), reason }
-            })?)),
+            MatchOp::Regex | MatchOp::NotRegex => {
+                Some(Arc::new(FastRegex::new(&value).map_err(|reason| {
+                    MatcherError::BadRegex {
+                        name: name.clone(),
+                        pattern: value.clone(),
+                        reason,
+                    }
+                })?))
+            }
             _ => None,
         };
-        Ok(Matcher { name, op, value, re })
+        Ok(Matcher {
+            name,
+            op,
+            value,
+            re,
+        })
     }
 
     /// Shorthand for an equality matcher, which cannot fail.
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Matcher {
-        Matcher { name: name.into(), op: MatchOp::Equal, value: value.into(), re: None }
+        Matcher {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            re: None,
+        }
     }
 
     /// Whether a label value (empty when the label is absent) satisfies the matcher.
@@ -139,7 +163,10 @@ impl FastRegex {
     fn new(pattern: &str) -> Result<FastRegex, String> {
         let translated = translate_go_classes(pattern);
         let re = Regex::new(&format!("^(?s:{translated})$")).map_err(|e| e.to_string())?;
-        Ok(FastRegex { shape: classify(pattern), re })
+        Ok(FastRegex {
+            shape: classify(pattern),
+            re,
+        })
     }
 
     fn is_match(&self, v: &str) -> bool {
@@ -155,7 +182,9 @@ impl FastRegex {
     }
 }
 
-const META: &[char] = &['\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$'];
+const META: &[char] = &[
+    '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+];
 
 fn is_plain(s: &str) -> bool {
     !s.contains(META)
@@ -241,11 +270,10 @@ fn translate_go_classes(p: &str) -> String {
                 in_class = true;
                 out.push('[');
                 // A leading ']' (after optional '^') is a literal in RE2.
-                if chars.peek() == Some(&'^') {
-                    out.push(chars.next().unwrap());
+                if let Some(caret) = chars.next_if_eq(&'^') {
+                    out.push(caret);
                 }
-                if chars.peek() == Some(&']') {
-                    chars.next();
+                if chars.next_if_eq(&']').is_some() {
                     out.push_str("\\]");
                 }
             }
@@ -314,7 +342,11 @@ mod tests {
         for p in cases {
             let fast = FastRegex::new(p).unwrap();
             for i in inputs {
-                assert_eq!(fast.is_match(i), fast.re.is_match(i), "pattern {p:?} input {i:?}");
+                assert_eq!(
+                    fast.is_match(i),
+                    fast.re.is_match(i),
+                    "pattern {p:?} input {i:?}"
+                );
             }
         }
     }

@@ -11,10 +11,16 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    pub const DEFAULT: Tenant = Tenant { account_id: 0, project_id: 0 };
+    pub const DEFAULT: Tenant = Tenant {
+        account_id: 0,
+        project_id: 0,
+    };
 
     pub fn new(account_id: u32, project_id: u32) -> Tenant {
-        Tenant { account_id, project_id }
+        Tenant {
+            account_id,
+            project_id,
+        }
     }
 }
 
@@ -25,7 +31,9 @@ impl fmt::Display for Tenant {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid tenant {0:?}: want accountID or accountID:projectID with 32-bit unsigned integers")]
+#[error(
+    "invalid tenant {0:?}: want accountID or accountID:projectID with 32-bit unsigned integers"
+)]
 pub struct TenantParseError(pub String);
 
 impl FromStr for Tenant {
@@ -36,7 +44,10 @@ impl FromStr for Tenant {
             Some((a, p)) => (a, p),
             None => (s, "0"),
         };
-        Ok(Tenant { account_id: a.parse().map_err(|_| err())?, project_id: p.parse().map_err(|_| err())? })
+        Ok(Tenant {
+            account_id: a.parse().map_err(|_| err())?,
+            project_id: p.parse().map_err(|_| err())?,
+        })
     }
 }
 
