@@ -4,6 +4,7 @@ use tidemark_model::{Label, Sample, TimeSeries, METRIC_NAME};
 
 use super::cursor::{is_metric_name_start, Cursor};
 use super::Flavor;
+use crate::error::truncate_for_message;
 use crate::labels_check::validated_labels;
 use crate::DecodeError;
 
@@ -44,7 +45,7 @@ pub(super) fn parse_sample_line(
         if flavor != Flavor::OpenMetrics || !c.eat(b'#') {
             return Err(err(format!(
                 "unexpected text after the sample: {:?}",
-                truncate(c.rest())
+                truncate_for_message(c.rest())
             )));
         }
         parse_exemplar(&mut c).map_err(err)?;
@@ -75,7 +76,7 @@ fn parse_label_block(c: &mut Cursor<'_>, pairs: &mut Vec<Label>) -> Result<(), S
             Some(b) if b.is_ascii_alphabetic() || b == b'_' => {
                 let n = c.name();
                 if n.contains(':') {
-                    return Err(format!("invalid label name {n:?}"));
+                    return Err(format!("invalid label name {:?}", truncate_for_message(n)));
                 }
                 n.to_string()
             }
@@ -90,7 +91,10 @@ fn parse_label_block(c: &mut Cursor<'_>, pairs: &mut Vec<Label>) -> Result<(), S
                 first = false;
                 continue;
             }
-            return Err(format!("expected '=' after label name {name:?}"));
+            return Err(format!(
+                "expected '=' after label name {:?}",
+                truncate_for_message(&name)
+            ));
         }
         c.skip_blanks();
         let value = c.quoted()?;
@@ -116,7 +120,7 @@ fn parse_exemplar(c: &mut Cursor<'_>) -> Result<(), String> {
     if !c.at_end() {
         return Err(format!(
             "unexpected text after the exemplar: {:?}",
-            truncate(c.rest())
+            truncate_for_message(c.rest())
         ));
     }
     Ok(())
@@ -128,12 +132,12 @@ pub(crate) fn parse_value(s: &str) -> Result<f64, String> {
         return Err("missing sample value".into());
     }
     s.parse::<f64>()
-        .map_err(|_| format!("invalid sample value {:?}", truncate(s)))
+        .map_err(|_| format!("invalid sample value {:?}", truncate_for_message(s)))
 }
 
 /// Prometheus text carries integer milliseconds; OpenMetrics carries (fractional) seconds.
 fn parse_timestamp(s: &str, flavor: Flavor) -> Result<i64, String> {
-    let bad = || format!("invalid timestamp {:?}", truncate(s));
+    let bad = || format!("invalid timestamp {:?}", truncate_for_message(s));
     match flavor {
         Flavor::Prometheus => s.parse::<i64>().map_err(|_| bad()),
         Flavor::OpenMetrics => {
@@ -153,8 +157,4 @@ fn first_char(s: &str) -> String {
         .next()
         .map(String::from)
         .unwrap_or_else(|| "end of line".into())
-}
-
-fn truncate(s: &str) -> String {
-    crate::error::truncate_for_message(s)
 }

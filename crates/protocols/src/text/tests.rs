@@ -172,3 +172,16 @@ fn encode_then_parse_round_trips() {
     assert_eq!(back.series, expected, "{text}");
     assert_eq!(back.metadata, metadata, "{text}");
 }
+
+#[test]
+fn error_messages_quote_at_most_a_short_prefix_of_the_input() {
+    let long = "a".repeat(10_000);
+    for body in [
+        format!("x{{{long}:b=\"1\"}} 1"),
+        format!("x{{{long} \"1\"}} 1"),
+        format!("x {long}"),
+    ] {
+        let message = parse(&body, 0).unwrap_err().to_string();
+        assert!(message.len() < 400, "{} bytes", message.len());
+    }
+}
