@@ -17,12 +17,18 @@ use crate::DecodeError;
 /// Unit of the timestamps in a body (the `precision` query parameter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Precision {
+    /// `ns`, InfluxDB's default.
     #[default]
     Nanoseconds,
+    /// `u` / `us` / `µs`.
     Microseconds,
+    /// `ms`.
     Milliseconds,
+    /// `s`.
     Seconds,
+    /// `m`.
     Minutes,
+    /// `h`.
     Hours,
 }
 
@@ -113,14 +119,11 @@ fn append_line_series(
             FieldValue::Boolean(b) => f64::from(u8::from(*b)),
             FieldValue::String(_) => continue,
         };
-        let name = if measurement.is_empty() {
-            field.to_string()
-        } else {
-            format!(
-                "{measurement}{MEASUREMENT_FIELD_SEPARATOR}{}",
-                field.as_str()
-            )
-        };
+        // The lexer rejects an empty measurement, so the name always has both parts.
+        let name = format!(
+            "{measurement}{MEASUREMENT_FIELD_SEPARATOR}{}",
+            field.as_str()
+        );
         let mut pairs = Vec::with_capacity(tags.len() + 1);
         pairs.push(Label::new(METRIC_NAME, name));
         pairs.extend(tags.iter().cloned());
