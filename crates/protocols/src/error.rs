@@ -17,19 +17,40 @@ pub enum DecodeError {
     InvalidRequest(String),
     /// The body (or its decompressed form) exceeds the configured limit.
     #[error("body too large: {size} bytes exceeds the limit of {limit} bytes")]
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        /// Bytes received or announced.
+        size: u64,
+        /// Bytes allowed.
+        limit: u64,
+    },
     /// A label set has an empty or duplicate label name, or a name the format forbids.
     #[error("invalid labels {labels}: {problem}")]
-    InvalidLabel { labels: String, problem: String },
+    InvalidLabel {
+        /// The offending label set, shortened for display.
+        labels: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A series has no `__name__` label (or an empty one).
     #[error("series {labels} has no metric name")]
-    MissingMetricName { labels: String },
+    MissingMetricName {
+        /// The label set, shortened for display.
+        labels: String,
+    },
     /// A text-based format could not be parsed; `line` is 1-based (0 when there are no lines, as in JSON bodies).
     #[error("{}{message}", line_prefix(*line))]
-    Parse { line: usize, message: String },
+    Parse {
+        /// 1-based line number, 0 when not line-oriented.
+        line: usize,
+        /// What was wrong.
+        message: String,
+    },
     /// Text that must be UTF-8 is not.
     #[error("invalid UTF-8 at byte offset {offset}")]
-    InvalidUtf8 { offset: usize },
+    InvalidUtf8 {
+        /// Byte offset of the first invalid sequence.
+        offset: usize,
+    },
     /// The content type or content encoding is not one this decoder speaks (HTTP 415).
     #[error("unsupported media type {0:?}")]
     UnsupportedMediaType(String),

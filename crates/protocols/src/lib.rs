@@ -32,7 +32,9 @@ use tidemark_model::{MetricMetadata, TimeSeries};
 /// A decoded batch: float series plus the metric metadata that came with them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WriteRequest {
+    /// Series with at least one float sample, labels validated.
     pub series: Vec<TimeSeries>,
+    /// Metric-family metadata (type, help, unit) sent alongside.
     pub metadata: Vec<MetricMetadata>,
 }
 

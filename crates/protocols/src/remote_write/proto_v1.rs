@@ -5,6 +5,7 @@
 
 use prost::Message;
 
+/// The request body: series and the metadata of their families.
 #[derive(Clone, PartialEq, Message)]
 pub struct WriteRequest {
     #[prost(message, repeated, tag = "1")]
@@ -13,6 +14,7 @@ pub struct WriteRequest {
     pub metadata: Vec<MetricMetadata>,
 }
 
+/// One series: its labels and float samples.
 #[derive(Clone, PartialEq, Message)]
 pub struct TimeSeries {
     #[prost(message, repeated, tag = "1")]
@@ -21,6 +23,7 @@ pub struct TimeSeries {
     pub samples: Vec<Sample>,
 }
 
+/// One label pair.
 #[derive(Clone, PartialEq, Message)]
 pub struct Label {
     #[prost(string, tag = "1")]
@@ -29,6 +32,7 @@ pub struct Label {
     pub value: String,
 }
 
+/// One float sample; `timestamp` in ms.
 #[derive(Clone, Copy, PartialEq, Message)]
 pub struct Sample {
     #[prost(double, tag = "1")]
@@ -37,6 +41,7 @@ pub struct Sample {
     pub timestamp: i64,
 }
 
+/// Type, help and unit of one metric family.
 #[derive(Clone, PartialEq, Message)]
 pub struct MetricMetadata {
     /// `prometheus.MetricMetadata.MetricType`: 0 unknown .. 7 stateset, the same

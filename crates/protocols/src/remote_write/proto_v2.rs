@@ -5,6 +5,7 @@
 
 use prost::Message;
 
+/// The request body: the symbol table and the series that reference it.
 #[derive(Clone, PartialEq, Message)]
 pub struct Request {
     #[prost(string, repeated, tag = "4")]
@@ -13,6 +14,7 @@ pub struct Request {
     pub timeseries: Vec<TimeSeries>,
 }
 
+/// One series; strings are indices into `Request.symbols`.
 #[derive(Clone, PartialEq, Message)]
 pub struct TimeSeries {
     /// Pairs of indices into `Request.symbols`: name, value, name, value, ...
@@ -31,6 +33,7 @@ pub struct TimeSeries {
     pub created_timestamp: i64,
 }
 
+/// One float sample; `timestamp` in ms.
 #[derive(Clone, Copy, PartialEq, Message)]
 pub struct Sample {
     #[prost(double, tag = "1")]
@@ -42,6 +45,7 @@ pub struct Sample {
     pub start_timestamp: i64,
 }
 
+/// One exemplar; Tidemark validates its label references and counts it.
 #[derive(Clone, PartialEq, Message)]
 pub struct Exemplar {
     #[prost(uint32, repeated, tag = "1")]
@@ -52,6 +56,7 @@ pub struct Exemplar {
     pub timestamp: i64,
 }
 
+/// Type, help and unit of the series' metric family, as symbol references.
 #[derive(Clone, Copy, PartialEq, Message)]
 pub struct Metadata {
     /// `Metadata.MetricType`: 0 unspecified, 1 counter .. 7 stateset.
@@ -98,6 +103,7 @@ pub struct Histogram {
     pub custom_values: Vec<f64>,
 }
 
+/// Total observation count: integer for integer histograms, float for float ones.
 #[derive(Clone, Copy, PartialEq, prost::Oneof)]
 pub enum Count {
     #[prost(uint64, tag = "1")]
@@ -106,6 +112,7 @@ pub enum Count {
     CountFloat(f64),
 }
 
+/// Observations in the zero bucket, integer or float like [`Count`].
 #[derive(Clone, Copy, PartialEq, prost::Oneof)]
 pub enum ZeroCount {
     #[prost(uint64, tag = "6")]
@@ -114,6 +121,7 @@ pub enum ZeroCount {
     ZeroCountFloat(f64),
 }
 
+/// A run of `length` consecutive buckets, `offset` buckets after the previous run.
 #[derive(Clone, Copy, PartialEq, Message)]
 pub struct BucketSpan {
     #[prost(sint32, tag = "1")]

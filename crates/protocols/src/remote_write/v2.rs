@@ -18,7 +18,9 @@ use crate::{DecodeError, WriteRequest};
 /// (`X-Prometheus-Remote-Write-Histograms-Written` / `-Exemplars-Written`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DecodedV2 {
+    /// Float series and metadata, the part Tidemark stores.
     pub request: WriteRequest,
+    /// Native histogram series, validated but not stored.
     pub histograms: Vec<HistogramSeries>,
     /// Number of exemplars received (their label references were validated).
     pub exemplars: usize,
@@ -34,7 +36,9 @@ impl DecodedV2 {
 /// Native histogram samples of one series: `(timestamp_ms, histogram)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSeries {
+    /// The series' validated labels.
     pub labels: Labels,
+    /// `(timestamp_ms, histogram)` in the order sent.
     pub samples: Vec<(i64, FloatHistogram)>,
 }
 
