@@ -131,7 +131,7 @@ fn k_param(k: f64) -> Result<usize, QueryError> {
     if k.is_nan() {
         return Err(QueryError::Execution("Parameter value is NaN".into()));
     }
-    if k >= 9.223372036854775807e18 || k <= -9.223372036854775808e18 {
+    if k >= 9.223_372_036_854_776e18 || k <= -9.223_372_036_854_776e18 {
         return Err(QueryError::Execution(format!(
             "Scalar value {} overflows int64",
             percent_g(k)
@@ -209,16 +209,9 @@ fn group_fold(input: Vec<Elem>, grouping: Option<&Grouping>, op: AggOp) -> Vec<G
             AggOp::Sum | AggOp::Avg if first => g.value = f,
             AggOp::Sum => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
             AggOp::Avg => avg_add(g, f),
-            AggOp::Min => {
-                if first || g.value > f || g.value.is_nan() {
-                    g.value = f;
-                }
-            }
-            AggOp::Max => {
-                if first || g.value < f || g.value.is_nan() {
-                    g.value = f;
-                }
-            }
+            // NaN is replaced by any value, so it only survives if all are NaN.
+            AggOp::Min if first || g.value > f || g.value.is_nan() => g.value = f,
+            AggOp::Max if first || g.value < f || g.value.is_nan() => g.value = f,
             AggOp::Stddev | AggOp::Stdvar => {
                 // Welford's online variance.
                 let delta = f - g.mean;

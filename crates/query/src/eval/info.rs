@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tidemark_model::{Labels, LabelsBuilder, MatchOp, Matcher, METRIC_NAME};
+use tidemark_model::{Labels, LabelsBuilder, Matcher, METRIC_NAME};
 
 use super::{Elem, Evaluator, StepValue};
 use crate::ast::{Call, Expr};
 use crate::value::QueryError;
+
+/// The latest sample time and labels of each info metric, by metric name.
+type InfoByName = HashMap<String, (i64, Arc<Labels>)>;
 
 /// Labels that tie a series to its info series.
 const IDENTIFYING: [&str; 2] = ["instance", "job"];
@@ -35,7 +38,7 @@ impl Evaluator<'_> {
             .collect();
 
         // Latest info series per identifying-label key and metric name.
-        let mut infos: HashMap<Vec<String>, HashMap<String, (i64, Arc<Labels>)>> = HashMap::new();
+        let mut infos: HashMap<Vec<String>, InfoByName> = HashMap::new();
         let ref_t = self.reference_time(&c.args[0], t)?;
         for (e, ts) in self.vector_selector_with_time(sel, ref_t)? {
             let Some(name) = e.labels.metric_name() else {

@@ -27,7 +27,7 @@ pub(crate) fn signature_on(labels: &Labels, names: &[String]) -> Signature {
 pub(crate) fn signature_without(labels: &Labels, names: &[String]) -> Signature {
     let mut sig = Vec::new();
     for l in labels.iter() {
-        if l.name == METRIC_NAME || names.iter().any(|n| *n == l.name) {
+        if l.name == METRIC_NAME || names.contains(&l.name) {
             continue;
         }
         sig.extend_from_slice(l.name.as_bytes());
@@ -43,7 +43,7 @@ pub(crate) fn keep_labels(labels: &Labels, names: &[String]) -> Labels {
     Labels::from_vec(
         labels
             .iter()
-            .filter(|l| names.iter().any(|n| *n == l.name))
+            .filter(|l| names.contains(&l.name))
             .cloned()
             .collect(),
     )
@@ -54,7 +54,7 @@ pub(crate) fn drop_labels_and_name(labels: &Labels, names: &[String]) -> Labels 
     Labels::from_vec(
         labels
             .iter()
-            .filter(|l| l.name != METRIC_NAME && !names.iter().any(|n| *n == l.name))
+            .filter(|l| l.name != METRIC_NAME && !names.contains(&l.name))
             .cloned()
             .collect::<Vec<Label>>(),
     )
@@ -65,7 +65,7 @@ pub(crate) fn drop_labels(labels: &Labels, names: &[String]) -> Labels {
     Labels::from_vec(
         labels
             .iter()
-            .filter(|l| !names.iter().any(|n| *n == l.name))
+            .filter(|l| !names.contains(&l.name))
             .cloned()
             .collect(),
     )

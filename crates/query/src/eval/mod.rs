@@ -80,6 +80,9 @@ impl StepValue<'_> {
     }
 }
 
+/// The inner result of a subquery at one timestamp, shared across outer steps.
+type SubqueryStep = Arc<Vec<Elem>>;
+
 /// Warnings and infos collected while evaluating (deduplicated, sorted).
 #[derive(Debug, Default)]
 pub(crate) struct Annotations {
@@ -97,7 +100,8 @@ pub(crate) struct Evaluator<'a> {
     step: i64,
     /// Prefetched series per selector node id.
     data: HashMap<usize, Vec<SeriesData>>,
-    subquery_cache: Mutex<HashMap<(usize, i64), Arc<Vec<Elem>>>>,
+    /// Inner results of subqueries by (subquery node id, timestamp).
+    subquery_cache: Mutex<HashMap<(usize, i64), SubqueryStep>>,
     notes: Mutex<Annotations>,
 }
 
@@ -241,17 +245,6 @@ impl<'a> Evaluator<'a> {
             StepValue::Vector(v) => Ok(v),
             other => Err(QueryError::BadData(format!(
                 "expected instant vector, got {}",
-                other.type_name()
-            ))),
-        }
-    }
-
-    /// Evaluates `e` expecting a scalar.
-    pub(crate) fn eval_scalar(&self, e: &Expr, t: i64) -> Result<f64, QueryError> {
-        match self.eval(e, t)? {
-            StepValue::Scalar(v) => Ok(v),
-            other => Err(QueryError::BadData(format!(
-                "expected scalar, got {}",
                 other.type_name()
             ))),
         }
