@@ -157,3 +157,41 @@ fn bad_flags_fail_fast() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("retention-period"));
 }
+
+#[test]
+fn basic_auth_protects_the_api_but_not_the_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("password");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let secret = secret.display().to_string();
+    let t = Tidemark::start(&[
+        "--http.auth-username",
+        "admin",
+        "--http.auth-password-file",
+        &secret,
+    ]);
+    let c = client();
+    assert_eq!(
+        c.get(t.url("/-/ready")).send().unwrap().status().as_u16(),
+        200
+    );
+    let anonymous = c.get(t.url("/api/v1/labels")).send().unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+    let wrong = c
+        .get(t.url("/api/v1/labels"))
+        .basic_auth("admin", Some("s3cret "))
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let ok = c
+        .get(t.url("/api/v1/labels"))
+        .basic_auth("admin", Some("s3cret"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        ok.status().as_u16(),
+        200,
+        "the trailing newline of the password file is not part of the password"
+    );
+}
