@@ -80,19 +80,10 @@ fn go_max(a: f64, b: f64) -> f64 {
     }
 }
 
-/// Go's `math.Min`: NaN if either is NaN; -0 beats +0.
+/// Go's `math.Min`: NaN if either is NaN; -0 beats +0. It is `math.Max` mirrored
+/// through negation, which maps NaN to NaN and swaps the signed zeros.
 fn go_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a == 0.0 && b == 0.0 {
-        if a.is_sign_negative() {
-            a
-        } else {
-            b
-        }
-    } else {
-        a.min(b)
-    }
+    -go_max(-a, -b)
 }
 
 #[cfg(test)]
@@ -152,5 +143,8 @@ mod tests {
         assert_eq!(clamp(1.0, 5.0, -5.0), None);
         assert!(clamp(f64::NAN, 0.0, 1.0).unwrap().is_nan());
         assert!(clamp(1.0, f64::NAN, 1.0).unwrap().is_nan());
+        // Go's Max prefers +0 and Min prefers -0.
+        assert!(clamp(-0.0, 0.0, 1.0).unwrap().is_sign_positive());
+        assert!(clamp(0.0, -1.0, -0.0).unwrap().is_sign_negative());
     }
 }
