@@ -53,16 +53,10 @@ fn relevant_points<'a>(w: &RangeWindow<'a>) -> Option<(usize, &'a [FPoint])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::functions::test_support::evenly_spaced;
 
     fn pts(values: &[f64]) -> Vec<FPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, &f)| FPoint {
-                t: i as i64 * 10_000,
-                f,
-            })
-            .collect()
+        evenly_spaced(0, 10_000, values)
     }
 
     #[test]

@@ -150,40 +150,69 @@ fn arg(args: &[f64], i: usize) -> f64 {
     args.get(i).copied().unwrap_or(f64::NAN)
 }
 
+/// Helpers shared by the kernels' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::value::FPoint;
+
+    /// Every range-vector function that has a kernel (all but `absent_over_time`).
+    pub(crate) const RANGE_FUNCTIONS: &[&str] = &[
+        "rate",
+        "increase",
+        "delta",
+        "irate",
+        "idelta",
+        "resets",
+        "changes",
+        "deriv",
+        "predict_linear",
+        "double_exponential_smoothing",
+        "avg_over_time",
+        "sum_over_time",
+        "count_over_time",
+        "min_over_time",
+        "max_over_time",
+        "last_over_time",
+        "first_over_time",
+        "present_over_time",
+        "stddev_over_time",
+        "stdvar_over_time",
+        "mad_over_time",
+        "quantile_over_time",
+        "ts_of_min_over_time",
+        "ts_of_max_over_time",
+        "ts_of_first_over_time",
+        "ts_of_last_over_time",
+    ];
+
+    /// `values` as points `step_ms` apart, the first at `t0`.
+    pub(crate) fn evenly_spaced(t0: i64, step_ms: i64, values: &[f64]) -> Vec<FPoint> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| FPoint {
+                t: t0 + i as i64 * step_ms,
+                f,
+            })
+            .collect()
+    }
+
+    /// Equal within 1e-9 relative to the larger magnitude (absolute below 1).
+    pub(crate) fn assert_close(a: f64, b: f64) {
+        assert!(
+            (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+            "{a} != {b}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_range_function_has_a_kernel() {
-        for name in [
-            "rate",
-            "increase",
-            "delta",
-            "irate",
-            "idelta",
-            "resets",
-            "changes",
-            "deriv",
-            "predict_linear",
-            "double_exponential_smoothing",
-            "avg_over_time",
-            "sum_over_time",
-            "count_over_time",
-            "min_over_time",
-            "max_over_time",
-            "last_over_time",
-            "first_over_time",
-            "present_over_time",
-            "stddev_over_time",
-            "stdvar_over_time",
-            "mad_over_time",
-            "quantile_over_time",
-            "ts_of_min_over_time",
-            "ts_of_max_over_time",
-            "ts_of_first_over_time",
-            "ts_of_last_over_time",
-        ] {
+        for name in test_support::RANGE_FUNCTIONS {
             assert!(range_kernel(name).is_some(), "{name}");
         }
         assert!(range_kernel("absent_over_time").is_none());

@@ -196,16 +196,10 @@ pub(crate) fn nan_first_cmp(a: &f64, b: &f64) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::functions::test_support::evenly_spaced;
 
     fn pts(values: &[f64]) -> Vec<FPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, &f)| FPoint {
-                t: (i as i64 + 1) * 10_000,
-                f,
-            })
-            .collect()
+        evenly_spaced(10_000, 10_000, values)
     }
 
     fn same(a: Option<f64>, b: f64) {

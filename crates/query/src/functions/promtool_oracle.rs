@@ -103,6 +103,17 @@ fn eval_times() -> Vec<i64> {
         .collect()
 }
 
+/// Both empty, both NaN, or equal within 1e-9 relative (Go and Rust may round
+/// the last bits of a float sum differently).
+fn agree(ours: Option<f64>, theirs: Option<f64>) -> bool {
+    match (ours, theirs) {
+        (Some(a), Some(b)) => {
+            (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+        }
+        (a, b) => a == b,
+    }
+}
+
 /// Runs promtool on one file with the given input series (`series{labels}` text
 /// and values every 15 s) and `(expression, time)` cases, and returns what it got
 /// for each; `None` for "no result". `None` overall when promtool is unavailable.
@@ -237,15 +248,7 @@ fn range_kernels_agree_with_prometheus() {
                     .get(&(expr.clone(), go_duration(t)))
                     .copied()
                     .unwrap_or(None);
-                let agree = match (ours, theirs) {
-                    (Some(a), Some(b)) => {
-                        (a.is_nan() && b.is_nan())
-                            || a == b
-                            || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
-                    }
-                    (a, b) => a == b,
-                };
-                if !agree {
+                if !agree(ours, theirs) {
                     mismatches.push(format!(
                         "{expr} at {t}ms: ours {ours:?}, Prometheus {theirs:?}"
                     ));
@@ -432,15 +435,7 @@ fn instant_kernels_agree_with_prometheus() {
                 .get(&(expr.clone(), go_duration(t)))
                 .copied()
                 .unwrap_or(None);
-            let agree = match (ours, theirs) {
-                (Some(a), Some(b)) => {
-                    (a.is_nan() && b.is_nan())
-                        || a == b
-                        || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
-                }
-                (a, b) => a == b,
-            };
-            if !agree {
+            if !agree(ours, theirs) {
                 mismatches.push(format!(
                     "{expr} at {t}ms: ours {ours:?}, Prometheus {theirs:?}"
                 ));

@@ -307,29 +307,11 @@ fn counter_reset_correction(left: f64, right: f64, points: &[FPoint]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Points `v0, v0+step, …` every `interval_ms`, starting at `t0`.
-    fn series(t0: i64, interval_ms: i64, values: &[f64]) -> Vec<FPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, &f)| FPoint {
-                t: t0 + i as i64 * interval_ms,
-                f,
-            })
-            .collect()
-    }
+    use crate::functions::test_support::{assert_close, evenly_spaced};
 
     fn linear(t0: i64, interval_ms: i64, start: f64, step: f64, n: usize) -> Vec<FPoint> {
         let v: Vec<f64> = (0..n).map(|i| start + step * i as f64).collect();
-        series(t0, interval_ms, &v)
-    }
-
-    fn approx(a: f64, b: f64) {
-        assert!(
-            (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
-            "{a} != {b}"
-        );
+        evenly_spaced(t0, interval_ms, &v)
     }
 
     /// The points of a `load 5m`-style series that fall into `(start, end]`.
@@ -349,7 +331,7 @@ mod tests {
         let cases: [(Vec<FPoint>, f64); 4] = [
             (linear(0, 5 * M, 0.0, 10.0, 11), 100.0),
             (
-                series(
+                evenly_spaced(
                     0,
                     5 * M,
                     &[
@@ -363,15 +345,15 @@ mod tests {
         ];
         for (pts, want) in cases {
             let w = window(&pts, -50 * M, 50 * M);
-            approx(
+            assert_close(
                 extrapolated_rate(&w, &[], -50 * M, 50 * M, RateKind::Increase).unwrap(),
                 want,
             );
         }
         // "increase(http_requests_total[30m])" at 30m over 0 1 2 3 2 3 4 → 7.
-        let pts = series(0, 5 * M, &[0.0, 1.0, 2.0, 3.0, 2.0, 3.0, 4.0]);
+        let pts = evenly_spaced(0, 5 * M, &[0.0, 1.0, 2.0, 3.0, 2.0, 3.0, 4.0]);
         let w = window(&pts, 0, 30 * M);
-        approx(
+        assert_close(
             extrapolated_rate(&w, &[], 0, 30 * M, RateKind::Increase).unwrap(),
             7.0,
         );
@@ -383,14 +365,14 @@ mod tests {
     fn rate_per_second_and_zero_cutoff() {
         let pts = linear(0, 5 * M, 0.0, 80.0, 11);
         let w = window(&pts, 0, 50 * M);
-        approx(
+        assert_close(
             extrapolated_rate(&w, &[], 0, 50 * M, RateKind::Rate).unwrap(),
             0.26666666666666666,
         );
         for (start_value, want) in [(0.0, 0.5), (60.0, 0.55), (120.0, 0.6), (300.0, 0.6)] {
             let pts = linear(0, 4 * M, start_value, 240.0, 11);
             let w = window(&pts, -10 * M, 10 * M);
-            approx(
+            assert_close(
                 extrapolated_rate(&w, &[], -10 * M, 10 * M, RateKind::Rate).unwrap(),
                 want,
             );
@@ -405,52 +387,52 @@ mod tests {
             0.0, 27.0, 54.0, 81.0, 108.0, 0.0, 27.0, 54.0, 81.0, 108.0, 135.0,
         ]
         .to_vec();
-        let pts = series(0, 5 * M, &vals);
-        approx(
+        let pts = evenly_spaced(0, 5 * M, &vals);
+        assert_close(
             extrapolated_rate(&pts[1..], &[], 0, 50 * M, RateKind::Rate).unwrap(),
             0.08,
         );
         let vals = [
             0.0, 10.0, 20.0, 30.0, 40.0, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0,
         ];
-        let pts = series(0, 300_000, &vals);
+        let pts = evenly_spaced(0, 300_000, &vals);
         let window = &pts[1..];
         let inc = extrapolated_rate(window, &[], 0, 3_000_000, RateKind::Increase).unwrap();
         // Raw 50-10 = 40 plus 40 at the reset = 80 over 45m, extrapolated to 50m.
-        approx(inc, 80.0 * 50.0 / 45.0);
+        assert_close(inc, 80.0 * 50.0 / 45.0);
         // delta ignores the reset.
         let d = extrapolated_rate(window, &[], 0, 3_000_000, RateKind::Delta).unwrap();
-        approx(d, 40.0 * 50.0 / 45.0);
+        assert_close(d, 40.0 * 50.0 / 45.0);
     }
 
     #[test]
     fn counter_extrapolation_stops_at_zero() {
         // 5, 15 at t=50s and 60s in window (0, 60s]: average interval 10s, gap to start
         // 50s > 11s so extrapolate 5s; zero point is 5s before the first sample.
-        let pts = series(50_000, 10_000, &[5.0, 15.0]);
+        let pts = evenly_spaced(50_000, 10_000, &[5.0, 15.0]);
         let inc = extrapolated_rate(&pts, &[], 0, 60_000, RateKind::Increase).unwrap();
-        approx(inc, 10.0 * (10.0 + 5.0) / 10.0);
+        assert_close(inc, 10.0 * (10.0 + 5.0) / 10.0);
         // With a first value of 1, the zero point (1s) is closer than 5s.
-        let pts = series(50_000, 10_000, &[1.0, 11.0]);
+        let pts = evenly_spaced(50_000, 10_000, &[1.0, 11.0]);
         let inc = extrapolated_rate(&pts, &[], 0, 60_000, RateKind::Increase).unwrap();
-        approx(inc, 10.0 * (10.0 + 1.0) / 10.0);
+        assert_close(inc, 10.0 * (10.0 + 1.0) / 10.0);
         // delta has no zero clamp.
         let d = extrapolated_rate(&pts, &[], 0, 60_000, RateKind::Delta).unwrap();
-        approx(d, 10.0 * 15.0 / 10.0);
+        assert_close(d, 10.0 * 15.0 / 10.0);
     }
 
     #[test]
     fn fewer_than_two_points_give_nothing() {
         assert_eq!(
-            extrapolated_rate(&series(0, 1, &[1.0]), &[], -10, 0, RateKind::Rate),
+            extrapolated_rate(&evenly_spaced(0, 1, &[1.0]), &[], -10, 0, RateKind::Rate),
             None
         );
-        assert_eq!(instant_value(&series(0, 1, &[1.0]), &[], true), None);
+        assert_eq!(instant_value(&evenly_spaced(0, 1, &[1.0]), &[], true), None);
     }
 
     #[test]
     fn start_timestamp_reset_counts_without_drop() {
-        let pts = series(10_000, 10_000, &[5.0, 7.0]);
+        let pts = evenly_spaced(10_000, 10_000, &[5.0, 7.0]);
         // Second sample started after the first one was taken: a reset.
         let st = [1_000, 15_000];
         let inc = extrapolated_rate(&pts, &st, 0, 20_000, RateKind::Increase).unwrap();
@@ -473,30 +455,30 @@ mod tests {
         let (start, end) = (M, 6 * M);
         let st_const = |st: i64, n: usize| vec![st; n];
         // Points 2m..5m with values 1..4.
-        let four = series(2 * M, M, &[1.0, 2.0, 3.0, 4.0]);
+        let four = evenly_spaced(2 * M, M, &[1.0, 2.0, 3.0, 4.0]);
         let inc = |pts: &[FPoint], sts: &[i64]| {
             extrapolated_rate(pts, sts, start, end, RateKind::Increase)
         };
-        approx(inc(&four, &[]).unwrap(), 5.0);
-        approx(inc(&four, &st_const(M + 30_000, 4)).unwrap(), 36.0 / 7.0); // st_inside_extrapolate_right
-        approx(inc(&four, &st_const(M, 4)).unwrap(), 5.0); // at the window start: not used
-        approx(inc(&four, &st_const(2 * M, 4)).unwrap(), 5.0); // st_at_t
-        approx(
+        assert_close(inc(&four, &[]).unwrap(), 5.0);
+        assert_close(inc(&four, &st_const(M + 30_000, 4)).unwrap(), 36.0 / 7.0); // st_inside_extrapolate_right
+        assert_close(inc(&four, &st_const(M, 4)).unwrap(), 5.0); // at the window start: not used
+        assert_close(inc(&four, &st_const(2 * M, 4)).unwrap(), 5.0); // st_at_t
+        assert_close(
             inc(&four, &st_const(2 * M + 1, 4)).unwrap(),
             6.333333333333333,
         ); // st_after_t
            // Two points at 3m, 4m (values 2, 3).
-        let two = series(3 * M, M, &[2.0, 3.0]);
-        approx(inc(&two, &[]).unwrap(), 2.0);
-        approx(inc(&two, &st_const(M + 30_000, 2)).unwrap(), 3.6);
-        approx(inc(&two, &st_const(3 * M + 1, 2)).unwrap(), 6.0);
+        let two = evenly_spaced(3 * M, M, &[2.0, 3.0]);
+        assert_close(inc(&two, &[]).unwrap(), 2.0);
+        assert_close(inc(&two, &st_const(M + 30_000, 2)).unwrap(), 3.6);
+        assert_close(inc(&two, &st_const(3 * M + 1, 2)).unwrap(), 6.0);
         // A single point counts from zero only with a usable start inside the window.
-        let one = series(4 * M, M, &[3.0]);
-        approx(inc(&one, &[M + 30_000]).unwrap(), 3.0);
+        let one = evenly_spaced(4 * M, M, &[3.0]);
+        assert_close(inc(&one, &[M + 30_000]).unwrap(), 3.0);
         assert_eq!(inc(&one, &[]), None);
         assert_eq!(inc(&one, &[M]), None);
         assert_eq!(inc(&one, &[4 * M]), None);
-        approx(
+        assert_close(
             extrapolated_rate(&one, &[M + 30_000], start, end, RateKind::Rate).unwrap(),
             0.01,
         );
@@ -535,9 +517,9 @@ mod tests {
                 eval_ms: t,
                 mode: RangeMode::Plain,
             };
-            approx(rate_like(&w, RateKind::Increase).unwrap(), increase[k]);
-            approx(rate_like(&w, RateKind::Rate).unwrap(), increase[k] / 300.0);
-            approx(
+            assert_close(rate_like(&w, RateKind::Increase).unwrap(), increase[k]);
+            assert_close(rate_like(&w, RateKind::Rate).unwrap(), increase[k] / 300.0);
+            assert_close(
                 instant_value(w.points, w.start_timestamps, true).unwrap(),
                 irate[k],
             );
@@ -553,7 +535,7 @@ mod tests {
     // start timestamps marking each sample as a delta (or not).
     #[test]
     fn delta_series_with_start_timestamps() {
-        let points = series(2 * M, M, &[60.0; 16]);
+        let points = evenly_spaced(2 * M, M, &[60.0; 16]);
         let cases: [(&str, Option<i64>, f64); 5] = [
             ("no_st", None, 0.0),
             ("otel", Some(M), 300.0),
@@ -595,7 +577,7 @@ mod tests {
     // start_timestamps.test overlap cases at 4m over points 2m, 3m, 4m.
     #[test]
     fn overlapping_start_timestamps() {
-        let pts = series(2 * M, M, &[60.0, 120.0, 180.0]);
+        let pts = evenly_spaced(2 * M, M, &[60.0, 120.0, 180.0]);
         assert!(start_timestamps_overlap(&pts, &[0, M, 2 * M])); // "overlap": starts 2m back
         assert!(!start_timestamps_overlap(&pts, &[0, 0, 0]));
         assert!(!start_timestamps_overlap(&pts, &[M, 2 * M, 3 * M])); // delta
@@ -608,27 +590,30 @@ mod tests {
     #[test]
     fn irate_and_idelta() {
         let pts = linear(0, 300_000, 0.0, 10.0, 11);
-        approx(instant_value(&pts, &[], true).unwrap(), 10.0 / 300.0);
-        approx(instant_value(&pts, &[], false).unwrap(), 10.0);
-        let reset = series(0, 10_000, &[100.0, 7.0]);
-        approx(instant_value(&reset, &[], true).unwrap(), 0.7);
-        approx(instant_value(&reset, &[], false).unwrap(), -93.0);
-        assert_eq!(instant_value(&series(5, 0, &[1.0, 2.0]), &[], true), None);
+        assert_close(instant_value(&pts, &[], true).unwrap(), 10.0 / 300.0);
+        assert_close(instant_value(&pts, &[], false).unwrap(), 10.0);
+        let reset = evenly_spaced(0, 10_000, &[100.0, 7.0]);
+        assert_close(instant_value(&reset, &[], true).unwrap(), 0.7);
+        assert_close(instant_value(&reset, &[], false).unwrap(), -93.0);
+        assert_eq!(
+            instant_value(&evenly_spaced(5, 0, &[1.0, 2.0]), &[], true),
+            None
+        );
     }
 
     // extended_vectors.test style: anchored increase takes the sample at or before
     // the window start as the left value and does not extrapolate.
     #[test]
     fn anchored_increase_uses_boundary_samples() {
-        let pts = series(0, 10_000, &[1.0, 2.0, 3.0, 0.0, 2.0]);
+        let pts = evenly_spaced(0, 10_000, &[1.0, 2.0, 3.0, 0.0, 2.0]);
         // Window (10s, 40s]: left = value at 10s (2), right = value at 40s (2),
         // one reset dropping from 3 → +3.
         let v = extended_rate(&pts, 10_000, 40_000, false, RateKind::Increase).unwrap();
-        approx(v, 3.0);
+        assert_close(v, 3.0);
         let v = extended_rate(&pts, 10_000, 40_000, false, RateKind::Delta).unwrap();
-        approx(v, 0.0);
+        assert_close(v, 0.0);
         let v = extended_rate(&pts, 10_000, 40_000, false, RateKind::Rate).unwrap();
-        approx(v, 0.1);
+        assert_close(v, 0.1);
         // Nothing after the start: no result.
         assert_eq!(
             extended_rate(&pts[..2], 10_000, 40_000, false, RateKind::Rate),
@@ -653,7 +638,7 @@ mod tests {
     // `load 15s metric 1+1x4 9+1x4`, increase(metric[1m] <mode>) at 5s, 20s, … 125s.
     #[test]
     fn prom52_reference_dataset() {
-        let all = series(
+        let all = evenly_spaced(
             0,
             15_000,
             &[1.0, 2.0, 3.0, 4.0, 5.0, 9.0, 10.0, 11.0, 12.0, 13.0],
@@ -717,7 +702,7 @@ mod tests {
                 };
                 let got = rate_like(&w, RateKind::Increase);
                 match (got, want) {
-                    (Some(g), Some(w)) => approx(g, *w),
+                    (Some(g), Some(w)) => assert_close(g, *w),
                     (g, w) => assert_eq!(g, *w, "{mode:?} at {t}"),
                 }
             }
@@ -728,7 +713,7 @@ mod tests {
     // (30s, 1m30s]) and "delta(metric[5m] smoothed)" at 5m30s over 11 -1 100 0.
     #[test]
     fn extended_vectors_counter_resets_and_smoothed_delta() {
-        let all = series(0, M, &[3.0, 2.0, 4.0, 6.0]);
+        let all = evenly_spaced(0, M, &[3.0, 2.0, 4.0, 6.0]);
         let (start, end) = (30_000, 90_000);
         for (mode, kind, want) in [
             (RangeMode::Anchored, RateKind::Increase, 2.0),
@@ -737,39 +722,31 @@ mod tests {
         ] {
             let pts = select(&all, start, end, mode);
             let w = RangeWindow {
-                points: &pts,
-                start_timestamps: &[],
-                range_start_ms: start,
-                range_end_ms: end,
-                eval_ms: end,
                 mode,
+                ..RangeWindow::plain(&pts, start, end)
             };
-            approx(rate_like(&w, kind).unwrap(), want);
+            assert_close(rate_like(&w, kind).unwrap(), want);
         }
-        let all = series(0, M, &[11.0, -1.0, 100.0, 0.0]);
+        let all = evenly_spaced(0, M, &[11.0, -1.0, 100.0, 0.0]);
         let (start, end) = (30_000, 330_000);
         let pts = select(&all, start, end, RangeMode::Smoothed);
         let w = RangeWindow {
-            points: &pts,
-            start_timestamps: &[],
-            range_start_ms: start,
-            range_end_ms: end,
-            eval_ms: end,
             mode: RangeMode::Smoothed,
+            ..RangeWindow::plain(&pts, start, end)
         };
-        approx(rate_like(&w, RateKind::Delta).unwrap(), -5.0);
+        assert_close(rate_like(&w, RateKind::Delta).unwrap(), -5.0);
     }
 
     #[test]
     fn smoothed_delta_interpolates_at_boundaries() {
-        let pts = series(0, 10_000, &[0.0, 10.0, 20.0]);
+        let pts = evenly_spaced(0, 10_000, &[0.0, 10.0, 20.0]);
         // Window (5s, 15s]: interpolated 5 → 15.
         let v = extended_rate(&pts, 5_000, 15_000, true, RateKind::Delta).unwrap();
-        approx(v, 10.0);
+        assert_close(v, 10.0);
         // Counter reset between the boundary neighbours: earlier point counts as 0.
-        let pts = series(0, 10_000, &[8.0, 2.0]);
+        let pts = evenly_spaced(0, 10_000, &[8.0, 2.0]);
         let v = extended_rate(&pts, 5_000, 15_000, true, RateKind::Increase).unwrap();
         // left = 0 + 2*0.5 = 1, right = 2 (last sample inside), no further reset.
-        approx(v, 1.0);
+        assert_close(v, 1.0);
     }
 }

@@ -63,35 +63,18 @@ pub(crate) fn predict_linear(points: &[FPoint], eval_ms: i64, seconds: f64) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pts(t0: i64, step: i64, values: &[f64]) -> Vec<FPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, &f)| FPoint {
-                t: t0 + i as i64 * step,
-                f,
-            })
-            .collect()
-    }
-
-    fn close(a: f64, b: f64) {
-        assert!(
-            (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
-            "{a} != {b}"
-        );
-    }
+    use crate::functions::test_support::{assert_close, evenly_spaced};
 
     // functions.test: deriv(http_requests_total{group="canary",instance="1"}[50m])
     // for 0+40x10 every 5m is 40/300.
     #[test]
     fn deriv_of_a_line_is_its_slope() {
-        let p = pts(
+        let p = evenly_spaced(
             300_000,
             300_000,
             &(1..=10).map(|i| 40.0 * i as f64).collect::<Vec<_>>(),
         );
-        close(deriv(&p).unwrap(), 40.0 / 300.0);
+        assert_close(deriv(&p).unwrap(), 40.0 / 300.0);
     }
 
     // functions.test: deriv(testcounter_reset_middle_total[100m]) at 50m = 0.010606060606060607
@@ -100,7 +83,7 @@ mod tests {
     #[test]
     fn deriv_matches_upstream_reset_example() {
         let vals = [10.0, 20.0, 30.0, 40.0, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0];
-        let p = pts(300_000, 300_000, &vals);
+        let p = evenly_spaced(300_000, 300_000, &vals);
         let v = deriv(&p).unwrap();
         // Closed form: cov/var of x = 300..3000 s with those values.
         let n = vals.len() as f64;
@@ -109,27 +92,29 @@ mod tests {
         let my = vals.iter().sum::<f64>() / n;
         let cov: f64 = xs.iter().zip(vals).map(|(x, y)| (x - mx) * (y - my)).sum();
         let var: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
-        close(v, cov / var);
+        assert_close(v, cov / var);
     }
 
     #[test]
     fn constant_series_and_infinities() {
-        let p = pts(1_700_000_000_000, 15_000, &[3.0, 3.0, 3.0]);
+        let p = evenly_spaced(1_700_000_000_000, 15_000, &[3.0, 3.0, 3.0]);
         assert_eq!(deriv(&p), Some(0.0));
         assert_eq!(predict_linear(&p, 1_700_000_100_000, 3600.0), Some(3.0));
-        assert!(deriv(&pts(0, 1000, &[f64::INFINITY, f64::INFINITY]))
+        assert!(
+            deriv(&evenly_spaced(0, 1000, &[f64::INFINITY, f64::INFINITY]))
+                .unwrap()
+                .is_nan()
+        );
+        assert!(deriv(&evenly_spaced(0, 1000, &[1.0, f64::INFINITY]))
             .unwrap()
             .is_nan());
-        assert!(deriv(&pts(0, 1000, &[1.0, f64::INFINITY]))
-            .unwrap()
-            .is_nan());
-        assert_eq!(deriv(&pts(0, 1000, &[1.0])), None);
+        assert_eq!(deriv(&evenly_spaced(0, 1000, &[1.0])), None);
     }
 
     #[test]
     fn predict_linear_extends_the_fit_from_eval_time() {
         // y = 2·t(s); at eval time 10s predicting 5s ahead → 30.
-        let p = pts(0, 1000, &[0.0, 2.0, 4.0, 6.0]);
-        close(predict_linear(&p, 10_000, 5.0).unwrap(), 30.0);
+        let p = evenly_spaced(0, 1000, &[0.0, 2.0, 4.0, 6.0]);
+        assert_close(predict_linear(&p, 10_000, 5.0).unwrap(), 30.0);
     }
 }

@@ -2,6 +2,7 @@
 //! the window: odd values, duplicate timestamps, bounds that do not enclose the
 //! points, start timestamps that make no sense.
 
+use super::test_support::RANGE_FUNCTIONS;
 use super::{date, histogram, labels, math, range_kernel, RangeMode, RangeWindow};
 use crate::value::FPoint;
 
@@ -35,35 +36,6 @@ impl Rng {
         }
     }
 }
-
-const RANGE_FUNCTIONS: &[&str] = &[
-    "rate",
-    "increase",
-    "delta",
-    "irate",
-    "idelta",
-    "resets",
-    "changes",
-    "deriv",
-    "predict_linear",
-    "double_exponential_smoothing",
-    "avg_over_time",
-    "sum_over_time",
-    "count_over_time",
-    "min_over_time",
-    "max_over_time",
-    "last_over_time",
-    "first_over_time",
-    "present_over_time",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "mad_over_time",
-    "quantile_over_time",
-    "ts_of_min_over_time",
-    "ts_of_max_over_time",
-    "ts_of_first_over_time",
-    "ts_of_last_over_time",
-];
 
 #[test]
 fn range_kernels_never_panic() {

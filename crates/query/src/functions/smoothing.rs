@@ -45,16 +45,10 @@ pub(crate) fn double_exponential_smoothing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::functions::test_support::evenly_spaced;
 
     fn pts(values: &[f64]) -> Vec<FPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, &f)| FPoint {
-                t: i as i64 * 1000,
-                f,
-            })
-            .collect()
+        evenly_spaced(0, 1000, values)
     }
 
     #[test]
