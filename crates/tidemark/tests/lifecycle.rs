@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 
 #[test]
 fn sigterm_during_ingestion_keeps_acknowledged_data() {
-    let mut t = Tidemark::start(&["--http.shutdown-delay", "2s", "--wal.fsync", "every-batch"]);
+    let mut t = Tidemark::start(&["--http.shutdown-delay", "3s", "--wal.fsync", "every-batch"]);
     let url = t.url("/api/v1/write");
     let acked: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -54,9 +54,9 @@ fn sigterm_during_ingestion_keeps_acknowledged_data() {
     }
     let at_sigterm = acked.lock().unwrap().len();
     t.sigterm();
-    // Readiness must turn 503 while the listener still serves (the 2 s shutdown delay).
+    // Readiness must turn 503 while the listener still serves (the 3 s shutdown delay).
     let c = client();
-    let deadline = Instant::now() + Duration::from_millis(1500);
+    let deadline = Instant::now() + Duration::from_millis(2500);
     let mut saw_503 = false;
     while Instant::now() < deadline {
         if let Ok(r) = c.get(t.url("/ready")).send() {
