@@ -37,6 +37,12 @@ fn prometheus_api() -> Router<SharedState> {
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
         .route("/api/v1/status/tsdb", get(status::tsdb))
         .route(
+            "/api/v1/query_exemplars",
+            get(status::query_exemplars).post(status::query_exemplars),
+        )
+        .route("/api/v1/rules", get(status::rules))
+        .route("/api/v1/alerts", get(status::alerts))
+        .route(
             "/api/v1/admin/tsdb/delete_series",
             post(admin::delete_series).put(admin::delete_series),
         )

@@ -65,6 +65,15 @@ fn remote_write_then_query_series_labels_and_range() {
     // The same API under the VictoriaMetrics-style prefix.
     let prefixed = t.get_json("/prometheus/api/v1/label/job/values");
     assert_eq!(prefixed["data"], serde_json::json!(["a", "b"]));
+    // Endpoints Grafana calls even though Tidemark has no exemplars or rules.
+    assert_eq!(
+        t.get_json("/api/v1/query_exemplars?query=rt_metric")["data"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        t.get_json("/api/v1/rules")["data"]["groups"],
+        serde_json::json!([])
+    );
     // POST form works like GET.
     let resp = client()
         .post(t.url("/api/v1/query"))

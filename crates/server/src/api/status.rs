@@ -142,3 +142,18 @@ pub async fn tsdb(State(st): State<SharedState>, params: Params) -> Result<Respo
         &[],
     ))
 }
+
+/// Exemplars are not stored (remote write 2.0 reports them as not written), so every
+/// exemplar query has an empty, truthful answer; Grafana asks for them routinely.
+pub async fn query_exemplars() -> Response {
+    success(json!([]), &[], &[])
+}
+
+/// Tidemark evaluates no recording or alerting rules; Grafana's alerting views ask anyway.
+pub async fn rules() -> Response {
+    success(json!({"groups": []}), &[], &[])
+}
+
+pub async fn alerts() -> Response {
+    success(json!({"alerts": []}), &[], &[])
+}
