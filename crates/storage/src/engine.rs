@@ -18,7 +18,7 @@ use crate::part::PartWriter;
 use crate::partition::Partitions;
 use crate::series::{SeriesId, SeriesRegistry};
 use crate::time::{self, Day};
-use crate::wal::{self, Wal, WalRecord};
+use crate::wal::{Wal, WalRecord};
 use crate::{AppendStats, FsyncPolicy, StorageError, StorageOptions, FORMAT_VERSION};
 
 const FORMAT_FILE: &str = "FORMAT";
@@ -193,15 +193,17 @@ impl Engine {
         if accepted.is_empty() {
             return Ok(stats);
         }
-        let raw = wal::encode_samples(tenant, accepted.iter().map(|(l, s)| (*l, s.as_ref())));
         let clock = {
             let _gate = self.ingest_gate.read();
-            let ids = accepted
+            let entries = accepted
                 .iter()
-                .map(|(labels, _)| self.registry.get_or_create(tenant, labels))
-                .collect::<Result<Vec<_>, _>>()?;
-            let clock = self.wal.append(&raw)?;
-            for ((labels, samples), id) in accepted.iter().zip(ids) {
+                .map(|(labels, samples)| {
+                    let id = self.registry.get_or_create(tenant, labels)?;
+                    Ok((id, *labels, samples.as_ref()))
+                })
+                .collect::<Result<Vec<_>, StorageError>>()?;
+            let clock = self.wal.append_samples(tenant, &entries)?;
+            for &(id, labels, samples) in &entries {
                 insert_samples(&self.index, &self.buffer, tenant, id, labels, samples);
             }
             clock
@@ -322,7 +324,7 @@ impl Engine {
             return Ok(0);
         }
         let labels: Vec<Labels> = infos.iter().map(|(_, l)| l.clone()).collect();
-        let clock = self.wal.append(&wal::encode_delete(tenant, &labels))?;
+        let clock = self.wal.append_delete(tenant, &labels)?;
         if self.opts.fsync != FsyncPolicy::Never {
             self.wal.sync_through(clock)?;
         }

@@ -36,7 +36,7 @@ use tidemark_model::{Labels, Matcher, Tenant, TimeSeries};
 use crate::engine::Engine;
 
 /// The version written to `<data>/FORMAT`; bumped on any incompatible on-disk change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// When the WAL is fsynced. See docs/storage-format.md for what each protects against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

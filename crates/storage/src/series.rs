@@ -36,25 +36,23 @@ const MAX_RECORD: usize = 16 << 20;
 
 #[derive(Default)]
 struct RegistryState {
-    /// (tenant, label hash) → ids with that hash (collisions are resolved by comparing labels).
-    by_hash: FxHashMap<(Tenant, u64), Vec<SeriesId>>,
+    /// [`series_key`] of every live series → its id. The key is one contiguous byte
+    /// string, so a lookup costs one hash and one `memcmp` instead of chasing a label
+    /// set's separately allocated strings (that pointer chasing dominated ingest).
+    by_key: FxHashMap<Box<[u8]>, SeriesId>,
     live: FxHashMap<SeriesId, Arc<SeriesInfo>>,
     deleted: HashSet<SeriesId>,
     next_id: SeriesId,
 }
 
 impl RegistryState {
-    fn find(&self, tenant: Tenant, hash: u64, labels: &Labels) -> Option<SeriesId> {
-        self.by_hash
-            .get(&(tenant, hash))?
-            .iter()
-            .copied()
-            .find(|id| self.live.get(id).is_some_and(|info| &info.labels == labels))
+    fn find(&self, key: &[u8]) -> Option<SeriesId> {
+        self.by_key.get(key).copied()
     }
 
     fn insert(&mut self, id: SeriesId, tenant: Tenant, labels: Labels) {
-        let hash = label_hash(&labels);
-        self.by_hash.entry((tenant, hash)).or_default().push(id);
+        let key = with_series_key(tenant, &labels, |key| Box::<[u8]>::from(key));
+        self.by_key.insert(key, id);
         self.live
             .insert(id, Arc::new(SeriesInfo { tenant, labels }));
         self.next_id = self.next_id.max(id + 1);
@@ -62,13 +60,11 @@ impl RegistryState {
 
     fn remove(&mut self, id: SeriesId) {
         if let Some(info) = self.live.remove(&id) {
-            let key = (info.tenant, label_hash(&info.labels));
-            if let Some(ids) = self.by_hash.get_mut(&key) {
-                ids.retain(|&x| x != id);
-                if ids.is_empty() {
-                    self.by_hash.remove(&key);
+            with_series_key(info.tenant, &info.labels, |key| {
+                if self.by_key.get(key) == Some(&id) {
+                    self.by_key.remove(key);
                 }
-            }
+            });
         }
         self.deleted.insert(id);
         self.next_id = self.next_id.max(id + 1);
@@ -151,12 +147,11 @@ impl SeriesRegistry {
         tenant: Tenant,
         labels: &Labels,
     ) -> Result<SeriesId, StorageError> {
-        let hash = label_hash(labels);
-        if let Some(id) = self.state.read().find(tenant, hash, labels) {
+        if let Some(id) = with_series_key(tenant, labels, |key| self.state.read().find(key)) {
             return Ok(id);
         }
         let mut state = self.state.write();
-        if let Some(id) = state.find(tenant, hash, labels) {
+        if let Some(id) = with_series_key(tenant, labels, |key| state.find(key)) {
             return Ok(id);
         }
         let id = state.next_id;
@@ -171,7 +166,7 @@ impl SeriesRegistry {
     }
 
     pub(crate) fn lookup(&self, tenant: Tenant, labels: &Labels) -> Option<SeriesId> {
-        self.state.read().find(tenant, label_hash(labels), labels)
+        with_series_key(tenant, labels, |key| self.state.read().find(key))
     }
 
     pub(crate) fn info(&self, id: SeriesId) -> Option<Arc<SeriesInfo>> {
@@ -244,17 +239,25 @@ impl SeriesRegistry {
     }
 }
 
-/// `Labels::stable_hash` without its per-call allocation: the same canonical bytes,
-/// built in a reused thread-local buffer (this runs for every series of every append).
-fn label_hash(labels: &Labels) -> u64 {
+/// Runs `f` on the series key of `(tenant, labels)`: the tenant's two `u32`s, then
+/// the labels' canonical bytes (`name 0xff value 0xff ...`, unambiguous because 0xff
+/// never occurs in UTF-8). Built in a reused thread-local buffer because this runs
+/// for every series of every append.
+fn with_series_key<R>(tenant: Tenant, labels: &Labels, f: impl FnOnce(&[u8]) -> R) -> R {
     thread_local! {
         static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
     BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        buf.clear();
-        labels.write_canonical(&mut buf);
-        xxhash_rust::xxh3::xxh3_64(&buf)
+        // Taken out rather than borrowed, so `f` may build a key itself without a
+        // RefCell double borrow.
+        let mut key = std::mem::take(&mut *buf.borrow_mut());
+        key.clear();
+        key.extend_from_slice(&tenant.account_id.to_le_bytes());
+        key.extend_from_slice(&tenant.project_id.to_le_bytes());
+        labels.write_canonical(&mut key);
+        let result = f(&key);
+        *buf.borrow_mut() = key;
+        result
     })
 }
 

@@ -70,6 +70,11 @@ impl<'a> Reader<'a> {
         self.pos >= self.data.len()
     }
 
+    /// Bytes consumed so far.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     fn err(&self, reason: &'static str) -> WireError {
         WireError {
             offset: self.pos,

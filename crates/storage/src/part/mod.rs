@@ -2,13 +2,15 @@
 //!
 //! A part is a directory `<partition>/<seq:016x>/` holding
 //! * `blocks.bin`: encoded blocks back to back (≤ 8192 samples of one series each),
-//! * `index.bin`: one fixed-size entry per block, sorted by (series id, min time),
-//!   each with the block's CRC32, closed by a CRC32 over the whole index,
+//! * `index.bin`: one delta-encoded entry per block (see [`block_index`]), sorted by
+//!   (series id, min time), each with the block's CRC32, closed by a CRC32 over the
+//!   whole index,
 //! * `meta.txt`: see [`meta`].
 //!
 //! Parts are written into a temporary directory and renamed into place (see
 //! [`writer`]), so a part either exists completely or not at all.
 
+mod block_index;
 mod meta;
 mod reader;
 mod writer;
@@ -28,7 +30,6 @@ pub(crate) const TMP_PREFIX: &str = ".tmp-";
 pub(crate) const DELETING_PREFIX: &str = ".deleting-";
 
 const INDEX_MAGIC: &[u8; 4] = b"TMPI";
-const INDEX_ENTRY_BYTES: usize = 48;
 
 /// Where one block lives and what it covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,33 +43,4 @@ pub(crate) struct BlockRef {
     pub crc: u32,
     /// `tidemark_model::SampleKind` as stored; also recorded inside the block header.
     pub kind: u8,
-}
-
-impl BlockRef {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.series.to_le_bytes());
-        out.extend_from_slice(&self.min_ts.to_le_bytes());
-        out.extend_from_slice(&self.max_ts.to_le_bytes());
-        out.extend_from_slice(&self.offset.to_le_bytes());
-        out.extend_from_slice(&self.len.to_le_bytes());
-        out.extend_from_slice(&self.count.to_le_bytes());
-        out.extend_from_slice(&self.crc.to_le_bytes());
-        out.push(self.kind);
-        out.extend_from_slice(&[0u8; 3]);
-    }
-
-    fn decode(b: &[u8]) -> BlockRef {
-        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
-        BlockRef {
-            series: u64_at(0),
-            min_ts: u64_at(8) as i64,
-            max_ts: u64_at(16) as i64,
-            offset: u64_at(24),
-            len: u32_at(32),
-            count: u32_at(36),
-            crc: u32_at(40),
-            kind: b[44],
-        }
-    }
 }

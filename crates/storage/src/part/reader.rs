@@ -6,13 +6,11 @@ use std::path::{Path, PathBuf};
 
 use tidemark_model::Sample;
 
-use super::{
-    BlockRef, PartMeta, BLOCKS_FILE, INDEX_ENTRY_BYTES, INDEX_FILE, INDEX_MAGIC, META_FILE,
-};
+use super::{block_index, BlockRef, PartMeta, BLOCKS_FILE, INDEX_FILE, INDEX_MAGIC, META_FILE};
 use crate::encoding;
 use crate::fsutil::{corrupt, io_err, read_checksummed};
 use crate::series::SeriesId;
-use crate::StorageError;
+use crate::{StorageError, FORMAT_VERSION};
 
 /// An open part: metadata and block index in memory, blocks read on demand.
 pub(crate) struct Part {
@@ -34,26 +32,18 @@ impl Part {
         if raw.len() < 8 || &raw[..4] != INDEX_MAGIC {
             return Err(corrupt(&index_path, 0, "bad index header"));
         }
-        let body = &raw[8..];
-        if body.len() % INDEX_ENTRY_BYTES != 0 {
-            return Err(corrupt(
-                &index_path,
-                8,
-                "index size is not a whole number of entries",
-            ));
+        if raw[4..8] != FORMAT_VERSION.to_le_bytes() {
+            return Err(corrupt(&index_path, 4, "index format version differs"));
         }
-        let index: Vec<BlockRef> = body
-            .chunks_exact(INDEX_ENTRY_BYTES)
-            .map(BlockRef::decode)
-            .collect();
-        if index.len() as u64 != meta.blocks {
-            return Err(corrupt(&index_path, 8, "block count differs from meta.txt"));
-        }
+        // Entry positions, for error messages.
+        let mut entry_offsets = Vec::new();
+        let index: Vec<BlockRef> = block_index::decode(&raw[8..], meta.blocks, &mut entry_offsets)
+            .map_err(|(at, reason)| corrupt(&index_path, 8 + at as u64, reason))?;
         let blocks_path = dir.join(BLOCKS_FILE);
         let blocks = File::open(&blocks_path).map_err(io_err(&blocks_path))?;
         let blocks_len = blocks.metadata().map_err(io_err(&blocks_path))?.len();
         for (i, b) in index.iter().enumerate() {
-            let entry_offset = (8 + i * INDEX_ENTRY_BYTES) as u64;
+            let entry_offset = 8 + entry_offsets[i] as u64;
             if b.offset
                 .checked_add(u64::from(b.len))
                 .is_none_or(|end| end > blocks_len)

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use tidemark_model::{Sample, SampleKind};
 
 use super::{
-    BlockRef, Part, PartMeta, BLOCKS_FILE, INDEX_FILE, INDEX_MAGIC, META_FILE, TMP_PREFIX,
+    block_index, BlockRef, Part, PartMeta, BLOCKS_FILE, INDEX_FILE, INDEX_MAGIC, META_FILE,
+    TMP_PREFIX,
 };
 use crate::encoding::{self, MAX_BLOCK_SAMPLES};
 use crate::fsutil::{self, io_err};
@@ -143,12 +144,10 @@ impl PartWriter {
 
         self.meta.blocks = self.index.len() as u64;
         self.meta.replaces = replaces;
-        let mut index = Vec::with_capacity(8 + self.index.len() * super::INDEX_ENTRY_BYTES);
+        let mut index = Vec::with_capacity(8 + self.index.len() * 16);
         index.extend_from_slice(INDEX_MAGIC);
         index.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        for b in &self.index {
-            b.encode(&mut index);
-        }
+        block_index::encode(&self.index, &mut index);
         index.extend_from_slice(&crc32fast::hash(&index).to_le_bytes());
         write_synced(&self.tmp_dir.join(INDEX_FILE), &index)?;
         write_synced(&self.tmp_dir.join(META_FILE), &self.meta.encode())?;

@@ -20,107 +20,19 @@ use parking_lot::Mutex;
 use tidemark_model::{Labels, Sample, Tenant};
 
 use crate::fsutil::{self, io_err};
-use crate::wire::{self, Frame, Reader};
+use crate::series::SeriesId;
+use crate::wire::{self, Frame};
 use crate::StorageError;
 
-/// A sealed segment is started when the current one grows past this.
+mod record;
+
+pub(crate) use record::WalRecord;
+use record::{SegmentDefinitions, SegmentSeries};
+
+/// A new segment is started before an append once the current one has reached this.
 const MAX_SEGMENT_BYTES: u64 = 64 << 20;
 /// Upper bound for one record; larger appends are rejected before they reach the log.
 pub(crate) const MAX_RECORD_BYTES: usize = 256 << 20;
-
-const KIND_SAMPLES: u8 = 1;
-const KIND_DELETE: u8 = 2;
-
-/// A decoded WAL record.
-#[derive(Debug, PartialEq)]
-pub(crate) enum WalRecord {
-    Samples {
-        tenant: Tenant,
-        series: Vec<(Labels, Vec<Sample>)>,
-    },
-    Delete {
-        tenant: Tenant,
-        series: Vec<Labels>,
-    },
-}
-
-/// Encodes a samples record from borrowed data (the append path avoids copies).
-pub(crate) fn encode_samples<'a>(
-    tenant: Tenant,
-    series: impl ExactSizeIterator<Item = (&'a Labels, &'a [Sample])>,
-) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(256);
-    raw.push(KIND_SAMPLES);
-    wire::put_tenant(&mut raw, tenant);
-    wire::put_uvarint(&mut raw, series.len() as u64);
-    for (labels, samples) in series {
-        wire::put_labels(&mut raw, labels);
-        wire::put_uvarint(&mut raw, samples.len() as u64);
-        for s in samples {
-            wire::put_i64(&mut raw, s.timestamp);
-            wire::put_u64(&mut raw, s.value.to_bits());
-        }
-    }
-    raw
-}
-
-pub(crate) fn encode_delete(tenant: Tenant, series: &[Labels]) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(64);
-    raw.push(KIND_DELETE);
-    wire::put_tenant(&mut raw, tenant);
-    wire::put_uvarint(&mut raw, series.len() as u64);
-    for labels in series {
-        wire::put_labels(&mut raw, labels);
-    }
-    raw
-}
-
-fn decode_record(raw: &[u8]) -> Result<WalRecord, wire::WireError> {
-    let mut r = Reader::new(raw);
-    let kind = r.u8()?;
-    let tenant = r.tenant()?;
-    let n = r.count(1)?;
-    match kind {
-        KIND_SAMPLES => {
-            let mut series = Vec::with_capacity(n);
-            for _ in 0..n {
-                let labels = r.labels()?;
-                let count = r.count(16)?;
-                let mut samples = Vec::with_capacity(count);
-                for _ in 0..count {
-                    let ts = r.i64()?;
-                    let bits = r.u64()?;
-                    samples.push(Sample::new(ts, f64::from_bits(bits)));
-                }
-                series.push((labels, samples));
-            }
-            if !r.is_empty() {
-                return Err(wire::WireError {
-                    offset: 0,
-                    reason: "trailing bytes after a samples record",
-                });
-            }
-            Ok(WalRecord::Samples { tenant, series })
-        }
-        KIND_DELETE => {
-            let mut series = Vec::with_capacity(n);
-            for _ in 0..n {
-                series.push(r.labels()?);
-            }
-            if !r.is_empty() {
-                return Err(wire::WireError {
-                    offset: 0,
-                    reason: "trailing bytes after a delete record",
-                });
-            }
-            Ok(WalRecord::Delete { tenant, series })
-        }
-        _ => Err(wire::WireError {
-            offset: 0,
-            reason: "unknown WAL record kind",
-        }),
-    }
-}
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}.wal"))
@@ -162,6 +74,14 @@ struct Writer {
     segment_bytes: u64,
     /// Records written so far (a logical clock for group commit).
     written: u64,
+    /// Series whose labels the current segment already holds.
+    segment_series: SegmentSeries,
+    /// Reused per append: one compression context and encode buffers instead of
+    /// allocating them for every record.
+    compressor: zstd::bulk::Compressor<'static>,
+    raw: Vec<u8>,
+    frame: Vec<u8>,
+    newly_defined: Vec<SeriesId>,
 }
 
 pub(crate) struct Wal {
@@ -204,6 +124,7 @@ impl Wal {
             }
             let data = fs::read(&path).map_err(io_err(&path))?;
             report.segments += 1;
+            let mut defs = SegmentDefinitions::default();
             let mut pos = 0usize;
             loop {
                 let at = pos;
@@ -211,7 +132,7 @@ impl Wal {
                     Frame::Ok(stored) => {
                         let decoded = zstd::stream::decode_all(stored)
                             .map_err(|_| "not a zstd frame")
-                            .and_then(|raw| decode_record(&raw).map_err(|e| e.reason));
+                            .and_then(|raw| record::decode(&raw, &mut defs).map_err(|e| e.reason));
                         match decoded {
                             Ok(rec) => {
                                 report.records += 1;
@@ -254,6 +175,11 @@ impl Wal {
                 segment: next,
                 segment_bytes: 0,
                 written: 0,
+                segment_series: SegmentSeries::default(),
+                compressor: zstd::bulk::Compressor::new(1).map_err(io_err(dir))?,
+                raw: Vec::new(),
+                frame: Vec::new(),
+                newly_defined: Vec::new(),
             }),
             durable: Mutex::new(0),
             total_bytes: AtomicU64::new(total_bytes),
@@ -273,27 +199,71 @@ impl Wal {
         Ok(file)
     }
 
-    /// Writes one record (not yet durable); returns its clock value for [`Wal::sync_through`].
-    pub(crate) fn append(&self, raw: &[u8]) -> Result<u64, StorageError> {
-        let stored = zstd::bulk::compress(raw, 1).map_err(io_err(&self.dir))?;
+    /// Writes a samples record (not yet durable); returns its clock value for
+    /// [`Wal::sync_through`]. Encoding happens under the writer lock because whether a
+    /// series' labels must be written depends on what the segment already holds.
+    pub(crate) fn append_samples(
+        &self,
+        tenant: Tenant,
+        series: &[(SeriesId, &Labels, &[Sample])],
+    ) -> Result<u64, StorageError> {
+        let mut guard = self.writer.lock();
+        let w = &mut *guard;
+        self.rotate_if_full(w)?;
+        let mut newly_defined = std::mem::take(&mut w.newly_defined);
+        newly_defined.clear();
+        record::encode_samples(
+            &mut w.raw,
+            &w.segment_series,
+            tenant,
+            series,
+            &mut newly_defined,
+        );
+        let written = self.write_record(w);
+        if written.is_ok() {
+            w.segment_series.mark_defined(newly_defined.drain(..));
+        }
+        w.newly_defined = newly_defined;
+        written
+    }
+
+    /// Writes a delete record (not yet durable); see [`Wal::append_samples`].
+    pub(crate) fn append_delete(
+        &self,
+        tenant: Tenant,
+        series: &[Labels],
+    ) -> Result<u64, StorageError> {
+        let mut guard = self.writer.lock();
+        let w = &mut *guard;
+        self.rotate_if_full(w)?;
+        record::encode_delete(&mut w.raw, tenant, series);
+        self.write_record(w)
+    }
+
+    fn rotate_if_full(&self, w: &mut Writer) -> Result<(), StorageError> {
+        if w.segment_bytes >= MAX_SEGMENT_BYTES {
+            self.rotate_locked(w)?;
+        }
+        Ok(())
+    }
+
+    /// Compresses, frames and writes `w.raw` to the current segment.
+    fn write_record(&self, w: &mut Writer) -> Result<u64, StorageError> {
+        let stored = w.compressor.compress(&w.raw).map_err(io_err(&self.dir))?;
         if stored.len() > MAX_RECORD_BYTES {
             return Err(StorageError::Invalid(format!(
                 "batch too large for one WAL record ({} compressed bytes)",
                 stored.len()
             )));
         }
-        let mut frame = Vec::with_capacity(stored.len() + wire::FRAME_HEADER);
-        wire::put_frame(&mut frame, &stored);
-        let mut w = self.writer.lock();
-        if w.segment_bytes > 0 && w.segment_bytes + frame.len() as u64 > MAX_SEGMENT_BYTES {
-            self.rotate_locked(&mut w)?;
-        }
+        w.frame.clear();
+        wire::put_frame(&mut w.frame, &stored);
         let path = segment_path(&self.dir, w.segment);
-        (&*w.file).write_all(&frame).map_err(io_err(&path))?;
-        w.segment_bytes += frame.len() as u64;
+        (&*w.file).write_all(&w.frame).map_err(io_err(&path))?;
+        let len = w.frame.len() as u64;
+        w.segment_bytes += len;
         w.written += 1;
-        self.total_bytes
-            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        self.total_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(w.written)
     }
 
@@ -340,6 +310,7 @@ impl Wal {
         w.file = Arc::new(Self::create_segment(&self.dir, next)?);
         w.segment = next;
         w.segment_bytes = 0;
+        w.segment_series.clear();
         Ok(())
     }
 
@@ -380,15 +351,16 @@ impl Wal {
 mod tests {
     use super::*;
 
-    fn samples_record(v: f64) -> (Vec<u8>, WalRecord) {
+    /// Appends samples of one series (id 1) and returns the clock and the record replay
+    /// must produce.
+    fn append_record(wal: &Wal, v: f64) -> (u64, WalRecord) {
         let labels = Labels::from_pairs([("__name__", "m")]);
         let samples = vec![Sample::new(1, v), Sample::new(2, tidemark_model::STALE_NAN)];
-        let raw = encode_samples(
-            Tenant::new(3, 4),
-            std::iter::once((&labels, samples.as_slice())),
-        );
+        let clock = wal
+            .append_samples(Tenant::new(3, 4), &[(1, &labels, &samples)])
+            .unwrap();
         (
-            raw,
+            clock,
             WalRecord::Samples {
                 tenant: Tenant::new(3, 4),
                 series: vec![(labels, samples)],
@@ -410,12 +382,11 @@ mod tests {
     fn records_replay_until_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(dir.path(), true, |_| Ok(())).unwrap();
-        let (raw1, rec1) = samples_record(1.0);
-        let (raw2, rec2) = samples_record(2.0);
-        let c = wal.append(&raw1).unwrap();
+        let (c, rec1) = append_record(&wal, 1.0);
         wal.sync_through(c).unwrap();
         let sealed = wal.seal().unwrap();
-        wal.append(&raw2).unwrap();
+        // The new segment must define the series again to replay on its own.
+        let (_, rec2) = append_record(&wal, 2.0);
         wal.sync_all().unwrap();
         drop(wal);
         let (got, _) = replay(dir.path());
@@ -431,9 +402,8 @@ mod tests {
     fn torn_tail_is_dropped_and_corruption_counted() {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(dir.path(), true, |_| Ok(())).unwrap();
-        let (raw, rec) = samples_record(1.0);
-        wal.append(&raw).unwrap();
-        wal.append(&raw).unwrap();
+        let (_, rec) = append_record(&wal, 1.0);
+        append_record(&wal, 1.0);
         wal.sync_all().unwrap();
         drop(wal);
         let seg = list_segments(dir.path()).unwrap()[0];
