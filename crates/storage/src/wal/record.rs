@@ -1,0 +1,269 @@
+//! WAL record payloads (before compression and framing).
+//!
+//! Samples records name each series by its registry id and carry the label set only
+//! the first time that id appears in a segment (`SegmentSeries` tracks this on the
+//! write side, `SegmentDefinitions` on replay). Repeating full label sets in every
+//! record made label bytes, and compressing them, the largest cost of an append;
+//! keeping one definition per segment leaves every segment self-contained, so replay
+//! still needs nothing but the log.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use tidemark_model::{Labels, Sample, Tenant};
+
+use crate::series::SeriesId;
+use crate::wire::{self, Reader, WireError};
+
+// Kind 1 (samples with full label sets in every record) was format version 1's.
+const KIND_DELETE: u8 = 2;
+/// Samples keyed by series id, labels on the id's first use in the segment.
+const KIND_SAMPLES_IDS: u8 = 3;
+
+/// A decoded WAL record.
+#[derive(Debug, PartialEq)]
+pub(crate) enum WalRecord {
+    Samples {
+        tenant: Tenant,
+        series: Vec<(Labels, Vec<Sample>)>,
+    },
+    Delete {
+        tenant: Tenant,
+        series: Vec<Labels>,
+    },
+}
+
+/// Write side: which series ids the current segment already defines.
+#[derive(Default)]
+pub(crate) struct SegmentSeries {
+    defined: FxHashSet<SeriesId>,
+}
+
+impl SegmentSeries {
+    /// A new segment defines nothing yet.
+    pub(crate) fn clear(&mut self) {
+        self.defined.clear();
+    }
+
+    /// Marks ids as defined once the record defining them is in the segment
+    /// (not before: a failed write must not leave later records without definitions).
+    pub(crate) fn mark_defined(&mut self, ids: impl IntoIterator<Item = SeriesId>) {
+        self.defined.extend(ids);
+    }
+}
+
+/// Encodes a samples record into `out` (cleared first); pushes onto `newly_defined`
+/// the ids whose labels this record carries.
+pub(crate) fn encode_samples(
+    out: &mut Vec<u8>,
+    segment: &SegmentSeries,
+    tenant: Tenant,
+    series: &[(SeriesId, &Labels, &[Sample])],
+    newly_defined: &mut Vec<SeriesId>,
+) {
+    out.clear();
+    out.push(KIND_SAMPLES_IDS);
+    wire::put_tenant(out, tenant);
+    wire::put_uvarint(out, series.len() as u64);
+    for &(id, labels, samples) in series {
+        wire::put_uvarint(out, id);
+        if segment.defined.contains(&id) || newly_defined.contains(&id) {
+            // A zero label count means "defined earlier in this segment" (label sets
+            // are never empty).
+            wire::put_uvarint(out, 0);
+        } else {
+            debug_assert!(!labels.is_empty(), "empty label sets are rejected earlier");
+            wire::put_labels(out, labels);
+            newly_defined.push(id);
+        }
+        wire::put_uvarint(out, samples.len() as u64);
+        for s in samples {
+            wire::put_i64(out, s.timestamp);
+            wire::put_u64(out, s.value.to_bits());
+        }
+    }
+}
+
+pub(crate) fn encode_delete(out: &mut Vec<u8>, tenant: Tenant, series: &[Labels]) {
+    out.clear();
+    out.push(KIND_DELETE);
+    wire::put_tenant(out, tenant);
+    wire::put_uvarint(out, series.len() as u64);
+    for labels in series {
+        wire::put_labels(out, labels);
+    }
+}
+
+/// Replay side: label sets defined so far in the segment being replayed.
+#[derive(Default)]
+pub(crate) struct SegmentDefinitions {
+    labels: FxHashMap<SeriesId, Labels>,
+}
+
+fn error(reason: &'static str) -> WireError {
+    WireError { offset: 0, reason }
+}
+
+/// Decodes one record. Definitions it carries are remembered in `defs` only when the
+/// whole record decodes, matching the writer, which counts a record as written only
+/// once it is.
+pub(crate) fn decode(raw: &[u8], defs: &mut SegmentDefinitions) -> Result<WalRecord, WireError> {
+    let mut r = Reader::new(raw);
+    let kind = r.u8()?;
+    let tenant = r.tenant()?;
+    let n = r.count(1)?;
+    let record = match kind {
+        KIND_SAMPLES_IDS => {
+            let mut series = Vec::with_capacity(n);
+            let mut new_defs: Vec<(SeriesId, Labels)> = Vec::new();
+            for _ in 0..n {
+                let id = r.uvarint()?;
+                let labels = r.labels()?;
+                let labels = if !labels.is_empty() {
+                    new_defs.push((id, labels.clone()));
+                    labels
+                } else if let Some(l) = new_defs
+                    .iter()
+                    .rev()
+                    .find(|(d, _)| *d == id)
+                    .map(|(_, l)| l)
+                    .or_else(|| defs.labels.get(&id))
+                {
+                    l.clone()
+                } else {
+                    return Err(error("series id used before its definition in the segment"));
+                };
+                series.push((labels, read_samples(&mut r)?));
+            }
+            if r.is_empty() {
+                defs.labels.extend(new_defs);
+            }
+            WalRecord::Samples { tenant, series }
+        }
+        KIND_DELETE => {
+            let mut series = Vec::with_capacity(n);
+            for _ in 0..n {
+                series.push(r.labels()?);
+            }
+            WalRecord::Delete { tenant, series }
+        }
+        _ => return Err(error("unknown WAL record kind")),
+    };
+    if !r.is_empty() {
+        return Err(error("trailing bytes after a WAL record"));
+    }
+    Ok(record)
+}
+
+fn read_samples(r: &mut Reader<'_>) -> Result<Vec<Sample>, WireError> {
+    let count = r.count(16)?;
+    let mut samples = Vec::with_capacity(count);
+    for _ in 0..count {
+        let ts = r.i64()?;
+        let bits = r.u64()?;
+        samples.push(Sample::new(ts, f64::from_bits(bits)));
+    }
+    Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_written_once_per_segment_and_resolved_on_replay() {
+        let a = Labels::from_pairs([("__name__", "a")]);
+        let b = Labels::from_pairs([("__name__", "b")]);
+        let s = [Sample::new(1, 1.0)];
+        let mut segment = SegmentSeries::default();
+        let (mut raw1, mut raw2) = (Vec::new(), Vec::new());
+        let mut new = Vec::new();
+        let t = Tenant::new(1, 2);
+        encode_samples(
+            &mut raw1,
+            &segment,
+            t,
+            &[(7, &a, &s), (7, &a, &s)],
+            &mut new,
+        );
+        assert_eq!(new, vec![7], "a repeated id is defined once per record");
+        segment.mark_defined(new.drain(..));
+        encode_samples(
+            &mut raw2,
+            &segment,
+            t,
+            &[(7, &a, &s), (9, &b, &s)],
+            &mut new,
+        );
+        assert_eq!(new, vec![9]);
+        assert!(
+            raw2.len() < raw1.len() + 8,
+            "the second record omits a's labels"
+        );
+
+        let mut defs = SegmentDefinitions::default();
+        let expect = |series: Vec<(Labels, Vec<Sample>)>| WalRecord::Samples { tenant: t, series };
+        assert_eq!(
+            decode(&raw1, &mut defs).unwrap(),
+            expect(vec![(a.clone(), s.to_vec()), (a.clone(), s.to_vec())])
+        );
+        assert_eq!(
+            decode(&raw2, &mut defs).unwrap(),
+            expect(vec![(a.clone(), s.to_vec()), (b.clone(), s.to_vec())])
+        );
+        // Replayed without the defining record (another segment), the reference is an error.
+        let err = decode(&raw2, &mut SegmentDefinitions::default()).unwrap_err();
+        assert!(err.reason.contains("before its definition"));
+    }
+
+    #[test]
+    fn stale_markers_and_deletes_round_trip() {
+        let a = Labels::from_pairs([("__name__", "a"), ("job", "x")]);
+        let s = [Sample::new(5, tidemark_model::STALE_NAN)];
+        let mut raw = Vec::new();
+        let segment = SegmentSeries::default();
+        encode_samples(
+            &mut raw,
+            &segment,
+            Tenant::DEFAULT,
+            &[(1, &a, &s)],
+            &mut Vec::new(),
+        );
+        let mut defs = SegmentDefinitions::default();
+        match decode(&raw, &mut defs).unwrap() {
+            WalRecord::Samples { series, .. } => {
+                assert_eq!(series[0].0, a);
+                assert_eq!(series[0].1[0].value.to_bits(), s[0].value.to_bits());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let mut del = Vec::new();
+        encode_delete(&mut del, Tenant::DEFAULT, &[a.clone()]);
+        assert_eq!(
+            decode(&del, &mut defs).unwrap(),
+            WalRecord::Delete {
+                tenant: Tenant::DEFAULT,
+                series: vec![a]
+            }
+        );
+    }
+
+    #[test]
+    fn truncated_records_are_errors_not_panics() {
+        let a = Labels::from_pairs([("__name__", "a")]);
+        let mut raw = Vec::new();
+        encode_samples(
+            &mut raw,
+            &SegmentSeries::default(),
+            Tenant::DEFAULT,
+            &[(3, &a, &[Sample::new(1, 2.0)])],
+            &mut Vec::new(),
+        );
+        for len in 0..raw.len() {
+            let mut defs = SegmentDefinitions::default();
+            assert!(
+                decode(&raw[..len], &mut defs).is_err(),
+                "prefix of {len} bytes"
+            );
+            assert!(defs.labels.is_empty(), "a failed record defines nothing");
+        }
+    }
+}
