@@ -106,7 +106,7 @@ pub fn parse_telnet(body: &str) -> Result<Vec<TimeSeries>, DecodeError> {
 }
 
 /// Parses one `put` line.
-pub fn parse_telnet_line(line: &str) -> Result<TimeSeries, DecodeError> {
+fn parse_telnet_line(line: &str) -> Result<TimeSeries, DecodeError> {
     let err = |m: String| DecodeError::parse(1, m);
     let mut words = line.split_ascii_whitespace();
     match words.next() {

@@ -50,7 +50,7 @@ fn family_of<'a>(
 }
 
 /// Appends `# HELP`, `# TYPE` and `# UNIT` lines (only those with content).
-pub fn write_metadata(out: &mut String, md: &MetricMetadata) {
+fn write_metadata(out: &mut String, md: &MetricMetadata) {
     let name = quote_name_if_needed(&md.metric_family);
     if !md.help.is_empty() {
         let help = md.help.replace('\\', "\\\\").replace('\n', "\\n");
@@ -65,7 +65,7 @@ pub fn write_metadata(out: &mut String, md: &MetricMetadata) {
 }
 
 /// Appends one `name{labels} value timestamp` line per sample.
-pub fn write_series(out: &mut String, ts: &TimeSeries) {
+fn write_series(out: &mut String, ts: &TimeSeries) {
     let mut prefix = String::new();
     write_labels(&mut prefix, &ts.labels);
     for s in &ts.samples {

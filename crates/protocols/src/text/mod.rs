@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use tidemark_model::{MetricMetadata, MetricType};
 
-pub use encode::{encode, write_metadata, write_series};
+pub use encode::encode;
 pub(crate) use sample_line::parse_value;
 
 use crate::error::truncate_for_message;
