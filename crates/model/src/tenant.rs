@@ -30,6 +30,7 @@ impl fmt::Display for Tenant {
     }
 }
 
+/// A tenant string that is not `accountID` or `accountID:projectID`; holds the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "invalid tenant {0:?}: want accountID or accountID:projectID with 32-bit unsigned integers"
