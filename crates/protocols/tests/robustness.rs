@@ -38,13 +38,13 @@ fn every_truncation_is_handled() {
     }
 }
 
-#[test]
-fn truncated_protobuf_inside_valid_snappy_is_an_error_or_a_prefix() {
-    let raw = proto_v1::WriteRequest {
+/// An uncompressed `prometheus.WriteRequest` with one series `metric_name` and one sample.
+fn raw_v1_one_sample(metric_name: &str) -> Vec<u8> {
+    proto_v1::WriteRequest {
         timeseries: vec![proto_v1::TimeSeries {
             labels: vec![proto_v1::Label {
                 name: "__name__".into(),
-                value: "up".into(),
+                value: metric_name.into(),
             }],
             samples: vec![proto_v1::Sample {
                 value: 1.0,
@@ -53,7 +53,12 @@ fn truncated_protobuf_inside_valid_snappy_is_an_error_or_a_prefix() {
         }],
         metadata: vec![],
     }
-    .encode_to_vec();
+    .encode_to_vec()
+}
+
+#[test]
+fn truncated_protobuf_inside_valid_snappy_is_an_error_or_a_prefix() {
+    let raw = raw_v1_one_sample("up");
     for len in 0..raw.len() {
         if let Ok(r) = remote_write::decode_v1(&snappy(&raw[..len]), LIMIT) {
             assert!(
@@ -181,20 +186,7 @@ fn invalid_label_names_are_rejected_by_every_format() {
 
 #[test]
 fn invalid_utf8_is_rejected_by_every_format() {
-    let mut v1 = proto_v1::WriteRequest {
-        timeseries: vec![proto_v1::TimeSeries {
-            labels: vec![proto_v1::Label {
-                name: "__name__".into(),
-                value: "uX".into(),
-            }],
-            samples: vec![proto_v1::Sample {
-                value: 1.0,
-                timestamp: 2,
-            }],
-        }],
-        metadata: vec![],
-    }
-    .encode_to_vec();
+    let mut v1 = raw_v1_one_sample("uX");
     let at = v1.iter().position(|&b| b == b'X').unwrap();
     v1[at] = 0xff;
     let cases: Vec<(&str, Vec<u8>)> = vec![
