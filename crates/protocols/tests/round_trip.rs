@@ -40,40 +40,30 @@ fn series() -> impl Strategy<Value = TimeSeries> {
     })
 }
 
-/// The text format has one NaN spelling, so a NaN's payload (the stale marker) cannot survive it.
-fn without_nan_payloads(series: &[TimeSeries]) -> Vec<TimeSeries> {
+/// `series` with every sample value passed through `f`.
+fn map_values(series: &[TimeSeries], f: impl Fn(f64) -> f64) -> Vec<TimeSeries> {
     series
         .iter()
         .map(|s| {
             let samples = s
                 .samples
                 .iter()
-                .map(|x| {
-                    Sample::new(
-                        x.timestamp,
-                        if x.value.is_nan() { f64::NAN } else { x.value },
-                    )
-                })
+                .map(|x| Sample::new(x.timestamp, f(x.value)))
                 .collect();
             TimeSeries::new(s.labels.clone(), samples)
         })
         .collect()
 }
 
+/// The text format has one NaN spelling, so a NaN's payload (the stale marker) cannot survive it.
+fn without_nan_payloads(series: &[TimeSeries]) -> Vec<TimeSeries> {
+    map_values(series, |v| if v.is_nan() { f64::NAN } else { v })
+}
+
 /// proto3 omits fields equal to zero, and `-0.0 == 0.0`, so a negative zero arrives as
 /// `+0.0` (Prometheus' gogo-generated code behaves the same way).
 fn positive_zeros(series: &[TimeSeries]) -> Vec<TimeSeries> {
-    series
-        .iter()
-        .map(|s| {
-            let samples = s
-                .samples
-                .iter()
-                .map(|x| Sample::new(x.timestamp, if x.value == 0.0 { 0.0 } else { x.value }))
-                .collect();
-            TimeSeries::new(s.labels.clone(), samples)
-        })
-        .collect()
+    map_values(series, |v| if v == 0.0 { 0.0 } else { v })
 }
 
 proptest! {
