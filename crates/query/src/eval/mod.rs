@@ -16,7 +16,7 @@ mod subquery;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -299,14 +299,26 @@ impl<'a> Evaluator<'a> {
                 self.eval(ast, t)
             })
             .collect();
-        let mut series: BTreeMap<Labels, Vec<FPoint>> = BTreeMap::new();
+        // Keyed by shared label sets: most elements carry the `Arc` of their stored
+        // series, so collecting points clones no labels.
+        let mut series: HashMap<Arc<Labels>, Vec<FPoint>> = HashMap::new();
         let mut total_points = 0usize;
+        let empty = Arc::new(Labels::empty());
         for (t, r) in steps.iter().copied().zip(results) {
             match r? {
-                StepValue::Scalar(v) => series.entry(Labels::empty()).or_default().push(FPoint { t, f: v }),
+                StepValue::Scalar(v) => {
+                    series.entry(empty.clone()).or_default().push(FPoint { t, f: v });
+                    total_points += 1;
+                }
                 StepValue::Vector(v) => {
-                    for s in finalize_vector(v, t)? {
-                        series.entry(s.labels).or_default().push(FPoint { t, f: s.f });
+                    let finals: Vec<(Arc<Labels>, f64)> = v.into_iter().map(|e| (final_labels_arc(&e), e.f)).collect();
+                    let mut seen = std::collections::HashSet::with_capacity(finals.len());
+                    if !finals.iter().all(|(l, _)| seen.insert(&**l)) {
+                        return Err(duplicate_labelset());
+                    }
+                    total_points += finals.len();
+                    for (labels, f) in finals {
+                        series.entry(labels).or_default().push(FPoint { t, f });
                     }
                 }
                 other => {
@@ -316,22 +328,20 @@ impl<'a> Evaluator<'a> {
                     )))
                 }
             }
-            total_points = series.values().map(Vec::len).sum();
             if total_points > self.opts.max_samples {
                 return Err(too_many_samples());
             }
         }
-        let _ = total_points;
-        let value = Value::Matrix(
-            series
-                .into_iter()
-                .map(|(labels, floats)| RangeSeries {
-                    labels,
-                    floats,
-                    histograms: Vec::new(),
-                })
-                .collect(),
-        );
+        let mut out: Vec<RangeSeries> = series
+            .into_iter()
+            .map(|(labels, floats)| RangeSeries {
+                labels: Arc::unwrap_or_clone(labels),
+                floats,
+                histograms: Vec::new(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let value = Value::Matrix(out);
         Ok(self.take_annotations(value))
     }
 }
@@ -364,6 +374,15 @@ fn final_labels(labels: &Labels, drop_name: bool) -> Labels {
 
 fn is_metric_identity_label(name: &str) -> bool {
     matches!(name, "__name__" | "__type__" | "__unit__")
+}
+
+/// [`final_labels`] without copying when nothing is removed.
+fn final_labels_arc(e: &Elem) -> Arc<Labels> {
+    if e.drop_name && e.labels.iter().any(|l| is_metric_identity_label(&l.name)) {
+        Arc::new(final_labels(&e.labels, true))
+    } else {
+        e.labels.clone()
+    }
 }
 
 /// Applies delayed name removal and rejects duplicate label sets, as Prometheus
