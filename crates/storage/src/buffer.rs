@@ -17,8 +17,11 @@ const SHARDS: usize = 64;
 const SAMPLE_BYTES: u64 = std::mem::size_of::<Sample>() as u64;
 const SERIES_OVERHEAD_BYTES: u64 = 64;
 
+/// One shard: buffered samples per series, unsorted.
+type Shard = Mutex<FxHashMap<SeriesId, Vec<Sample>>>;
+
 pub(crate) struct Buffer {
-    shards: Box<[Mutex<FxHashMap<SeriesId, Vec<Sample>>>]>,
+    shards: Box<[Shard]>,
     bytes: AtomicU64,
 }
 
@@ -32,7 +35,7 @@ impl Buffer {
         }
     }
 
-    fn shard(&self, id: SeriesId) -> &Mutex<FxHashMap<SeriesId, Vec<Sample>>> {
+    fn shard(&self, id: SeriesId) -> &Shard {
         &self.shards[(id as usize) % SHARDS]
     }
 

@@ -291,7 +291,7 @@ fn concurrent_writers_with_background_flushes_lose_nothing() {
         .collect();
     // Read while writing and flushing: a sample once visible never disappears, and
     // flushes in flight never produce duplicates.
-    let mut seen = vec![0usize; 10];
+    let mut seen = [0usize; 10];
     for _ in 0..30 {
         for ts in select_all(&s, "conc") {
             let k: usize = ts.labels.get("k").unwrap().parse().unwrap();

@@ -236,7 +236,7 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let mut del = Vec::new();
-        encode_delete(&mut del, Tenant::DEFAULT, &[a.clone()]);
+        encode_delete(&mut del, Tenant::DEFAULT, std::slice::from_ref(&a));
         assert_eq!(
             decode(&del, &mut defs).unwrap(),
             WalRecord::Delete {
