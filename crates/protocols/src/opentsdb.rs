@@ -105,8 +105,9 @@ pub fn parse_telnet(body: &str) -> Result<Vec<TimeSeries>, DecodeError> {
     Ok(out)
 }
 
-/// Parses one `put` line.
-fn parse_telnet_line(line: &str) -> Result<TimeSeries, DecodeError> {
+/// Parses one `put` line. Listeners call this per line so that one bad line is
+/// answered on its own without dropping the good lines around it.
+pub fn parse_telnet_line(line: &str) -> Result<TimeSeries, DecodeError> {
     let err = |m: String| DecodeError::parse(1, m);
     let mut words = line.split_ascii_whitespace();
     match words.next() {

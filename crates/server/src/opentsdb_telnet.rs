@@ -1,15 +1,16 @@
 //! OpenTSDB telnet `put` listener (`--opentsdb-listen-addr`, off by default).
 //!
-//! Each connection is read line by line; lines are decoded and appended in batches
-//! (up to [`BATCH_LINES`] lines, or whatever arrived when the socket goes quiet), so a
-//! chatty collector does not cause one storage append per sample. Bad lines are
-//! answered with an error line, as OpenTSDB does, and counted as rejections.
+//! Each connection is read and decoded line by line; decoded lines are appended in
+//! batches (up to [`BATCH_LINES`] lines, or whatever arrived when the socket goes
+//! quiet), so a chatty collector does not cause one storage append per sample. A bad
+//! line is answered with an error line, as OpenTSDB does, and counted as a rejection;
+//! the good lines around it are still stored.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tidemark_model::Tenant;
+use tidemark_model::{Tenant, TimeSeries};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -66,8 +67,7 @@ async fn handle_conn(
 ) {
     let (rd, mut wr) = sock.into_split();
     let mut reader = BufReader::new(rd);
-    let mut batch = String::new();
-    let mut lines = 0usize;
+    let mut batch: Vec<TimeSeries> = Vec::new();
     // `read_until` keeps partial input across the idle timeout (it is cancel-safe).
     let mut line: Vec<u8> = Vec::new();
     loop {
@@ -79,8 +79,8 @@ async fn handle_conn(
         };
         match read {
             Err(_idle) => {
-                if lines > 0 {
-                    flush(&st, &mut batch, &mut lines, &mut wr).await;
+                if !batch.is_empty() {
+                    flush(&st, &mut batch, &mut wr).await;
                 }
                 continue;
             }
@@ -112,36 +112,36 @@ async fn handle_conn(
                     .write_all(concat!("tidemark ", env!("CARGO_PKG_VERSION"), "\n").as_bytes())
                     .await;
             }
-            Ok(text) => {
-                batch.push_str(text);
-                batch.push('\n');
-                lines += 1;
-            }
+            Ok(text) => match tidemark_protocols::opentsdb::parse_telnet_line(text) {
+                Ok(series) => batch.push(series),
+                Err(e) => {
+                    st.metrics.rejected(PROTOCOL, e.reason());
+                    let _ = wr.write_all(format!("put: {e}\n").as_bytes()).await;
+                }
+            },
         }
         line.clear();
-        if lines >= BATCH_LINES {
-            flush(&st, &mut batch, &mut lines, &mut wr).await;
+        if batch.len() >= BATCH_LINES {
+            flush(&st, &mut batch, &mut wr).await;
         }
     }
-    if lines > 0 {
-        flush(&st, &mut batch, &mut lines, &mut wr).await;
+    if !batch.is_empty() {
+        flush(&st, &mut batch, &mut wr).await;
     }
 }
 
 async fn flush(
     st: &SharedState,
-    batch: &mut String,
-    lines: &mut usize,
+    batch: &mut Vec<TimeSeries>,
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
 ) {
-    let text = std::mem::take(batch);
-    *lines = 0;
-    if let Err(message) = store(st, text).await {
+    let series = std::mem::take(batch);
+    if let Err(message) = store(st, series).await {
         let _ = wr.write_all(format!("put: {message}\n").as_bytes()).await;
     }
 }
 
-async fn store(st: &SharedState, text: String) -> Result<(), String> {
+async fn store(st: &SharedState, series: Vec<TimeSeries>) -> Result<(), String> {
     let storage = st.storage().map_err(|e| e.message)?;
     let permit = st.acquire_insert_slot().await.map_err(|e| {
         st.metrics.rejected(PROTOCOL, "overloaded");
@@ -150,10 +150,6 @@ async fn store(st: &SharedState, text: String) -> Result<(), String> {
     let task_state = st.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let series = tidemark_protocols::opentsdb::parse_telnet(&text).map_err(|e| {
-            task_state.metrics.rejected(PROTOCOL, e.reason());
-            e.to_string()
-        })?;
         let stats = storage.append(Tenant::DEFAULT, &series).map_err(|e| {
             task_state.metrics.rejected(PROTOCOL, "storage");
             e.to_string()

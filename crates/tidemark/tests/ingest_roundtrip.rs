@@ -232,10 +232,11 @@ fn text_jsonl_influx_and_opentsdb_round_trips() {
         value_of(&t.query("{__name__=\"sys.load\",host=\"h2\"}", ts_s * 1000)),
         1.25
     );
+    // A malformed line between two good ones is rejected alone; both good lines are stored.
     let mut sock = TcpStream::connect(&telnet_addr).unwrap();
     sock.write_all(
         format!(
-            "put tel.metric {ts_s} 42 host=h3\nput tel.metric {} 43 host=h3\n",
+            "put tel.metric {ts_s} 42 host=h3\nput tel.metric notanumber\nput tel.metric {} 43 host=h3\n",
             ts_s + 1
         )
         .as_bytes(),
@@ -247,6 +248,18 @@ fn text_jsonl_influx_and_opentsdb_round_trips() {
         let r = t.query("{__name__=\"tel.metric\"}", (ts_s + 1) * 1000);
         if !r.as_array().unwrap().is_empty() {
             assert_eq!(value_of(&r), 43.0);
+            assert_eq!(
+                value_of(&t.query("{__name__=\"tel.metric\"}", ts_s * 1000)),
+                42.0,
+                "the line before the malformed one was dropped"
+            );
+            assert_eq!(
+                t.metric(
+                    "tidemark_rejected_requests_total{handler=\"opentsdb_telnet\",reason=\"parse\"}"
+                ),
+                1.0,
+                "the malformed line is counted once"
+            );
             break;
         }
         assert!(
