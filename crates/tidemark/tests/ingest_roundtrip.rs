@@ -246,7 +246,9 @@ fn text_jsonl_influx_and_opentsdb_round_trips() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let r = t.query("{__name__=\"tel.metric\"}", (ts_s + 1) * 1000);
-        if !r.as_array().unwrap().is_empty() {
+        // The counter is bumped just after the append returns, so wait for both.
+        let counted = t.metric("tidemark_ingested_samples_total{protocol=\"opentsdb_telnet\"}");
+        if !r.as_array().unwrap().is_empty() && counted >= 2.0 {
             assert_eq!(value_of(&r), 43.0);
             assert_eq!(
                 value_of(&t.query("{__name__=\"tel.metric\"}", ts_s * 1000)),
