@@ -27,5 +27,10 @@ pub trait Queryable: Send + Sync {
     /// All series matching every matcher that have samples in `[start_ms, end_ms]`
     /// (both inclusive), with those samples sorted by timestamp. Stale markers are
     /// returned as stored; the engine interprets them.
-    fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<TimeSeries>, QueryError>;
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TimeSeries>, QueryError>;
 }

@@ -97,7 +97,9 @@ impl QueryError {
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            QueryError::BadData(m) | QueryError::Execution(m) | QueryError::Internal(m) => f.write_str(m),
+            QueryError::BadData(m) | QueryError::Execution(m) | QueryError::Internal(m) => {
+                f.write_str(m)
+            }
             QueryError::Timeout(m) => write!(f, "query timed out in {m}"),
             QueryError::Canceled => f.write_str("query was canceled"),
         }
