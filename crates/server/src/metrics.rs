@@ -55,6 +55,7 @@ pub struct Metrics {
     rejected_requests: Family<RejectionLabels, Counter>,
     query_duration: Family<QueryLabels, Histogram, fn() -> Histogram>,
     queries_in_flight: Gauge,
+    queries_canceled: Counter,
     inserts_in_flight: Gauge,
 }
 
@@ -110,6 +111,12 @@ impl Metrics {
             "Queries being evaluated now",
             queries_in_flight.clone(),
         );
+        let queries_canceled = Counter::default();
+        registry.register(
+            "queries_canceled",
+            "Evaluations stopped early because the client disconnected",
+            queries_canceled.clone(),
+        );
         let inserts_in_flight = Gauge::default();
         registry.register(
             "inserts_in_flight",
@@ -136,6 +143,7 @@ impl Metrics {
             rejected_requests,
             query_duration,
             queries_in_flight,
+            queries_canceled,
             inserts_in_flight,
         }
     }
@@ -174,6 +182,11 @@ impl Metrics {
 
     pub fn queries_in_flight(&self) -> &Gauge {
         &self.queries_in_flight
+    }
+
+    /// Counts an evaluation that stopped because its client went away.
+    pub fn query_canceled(&self) {
+        self.queries_canceled.inc();
     }
 
     pub fn inserts_in_flight(&self) -> &Gauge {

@@ -150,12 +150,14 @@ where
     let _cancel_on_drop = CancelOnDrop(ctx.clone());
     let task_state = st.clone();
     let task_ctx = ctx.clone();
-    st.metrics.queries_in_flight().inc();
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        let _in_flight = InFlight::enter(&task_state);
         let q = StorageQueryable::new(storage, Tenant::DEFAULT, task_ctx.clone());
         let result = eval(&task_state.engine, &q, &task_ctx);
-        task_state.metrics.queries_in_flight().dec();
+        if matches!(result, Err(QueryError::Canceled)) {
+            task_state.metrics.query_canceled();
+        }
         result
     });
     // The evaluation checks the deadline itself; the grace period covers a select that
@@ -172,4 +174,21 @@ where
         Ok(Ok(r)) => r,
     };
     Ok((result?, started.elapsed()))
+}
+
+/// Counts one evaluation in the in-flight gauge for as long as it lives, so the gauge
+/// comes back down even when the evaluation panics.
+struct InFlight<'a>(&'a SharedState);
+
+impl<'a> InFlight<'a> {
+    fn enter(st: &'a SharedState) -> InFlight<'a> {
+        st.metrics.queries_in_flight().inc();
+        InFlight(st)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.queries_in_flight().dec();
+    }
 }
