@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tidemark_model::Labels;
 
 use super::labels_util::{
-    drop_labels_and_name, keep_labels, signature_on, signature_without, Signature,
+    drop_labels_and_name, keep_labels, push_signature_on, push_signature_without, Signature,
 };
 use super::{Elem, Evaluator, StepValue};
 use crate::ast::{AggOp, AggregateExpr, Grouping};
@@ -140,21 +140,75 @@ fn k_param(k: f64) -> Result<usize, QueryError> {
     Ok(if k < 1.0 { 0 } else { k as usize })
 }
 
-/// The group key and output labels of `labels` under `grouping`.
-fn group_key(labels: &Labels, grouping: Option<&Grouping>) -> (Signature, Labels) {
+/// The group key of `labels` under `grouping`.
+fn group_signature(labels: &Labels, grouping: Option<&Grouping>) -> Signature {
+    let mut sig = Vec::new();
+    push_group_signature(&mut sig, labels, grouping);
+    sig
+}
+
+fn push_group_signature(sig: &mut Signature, labels: &Labels, grouping: Option<&Grouping>) {
     match grouping {
         Some(Grouping {
             without: false,
             labels: by,
-        }) => (signature_on(labels, by), keep_labels(labels, by)),
+        }) => push_signature_on(sig, labels, by),
         Some(Grouping {
             without: true,
             labels: without,
-        }) => (
-            signature_without(labels, without),
-            drop_labels_and_name(labels, without),
-        ),
-        None => (Vec::new(), Labels::empty()),
+        }) => push_signature_without(sig, labels, without),
+        None => {}
+    }
+}
+
+/// Maps elements to their output group, creating groups in first-seen order.
+/// The signature buffer is reused, so only a new group allocates.
+struct GroupIndex<'g> {
+    grouping: Option<&'g Grouping>,
+    index: HashMap<Signature, usize>,
+    groups: Vec<Group>,
+    sig: Signature,
+}
+
+impl<'g> GroupIndex<'g> {
+    fn new(grouping: Option<&'g Grouping>) -> Self {
+        GroupIndex {
+            grouping,
+            index: HashMap::new(),
+            groups: Vec::new(),
+            sig: Vec::new(),
+        }
+    }
+
+    fn group_of(&mut self, labels: &Labels) -> &mut Group {
+        self.sig.clear();
+        push_group_signature(&mut self.sig, labels, self.grouping);
+        let gi = match self.index.get(self.sig.as_slice()) {
+            Some(&gi) => gi,
+            None => {
+                self.groups
+                    .push(new_group(group_labels(labels, self.grouping)));
+                self.index.insert(self.sig.clone(), self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        &mut self.groups[gi]
+    }
+}
+
+/// The output labels of the group `labels` falls into. Built only when a group is
+/// first seen: doing it for every element dominated aggregation cost.
+fn group_labels(labels: &Labels, grouping: Option<&Grouping>) -> Labels {
+    match grouping {
+        Some(Grouping {
+            without: false,
+            labels: by,
+        }) => keep_labels(labels, by),
+        Some(Grouping {
+            without: true,
+            labels: without,
+        }) => drop_labels_and_name(labels, without),
+        None => Labels::empty(),
     }
 }
 
@@ -173,34 +227,22 @@ fn new_group(labels: Labels) -> Group {
 
 /// Splits `input` into groups in first-seen order, keeping the members.
 fn group(input: Vec<Elem>, grouping: Option<&Grouping>, keep_members: bool) -> Vec<Group> {
-    let mut index: HashMap<Signature, usize> = HashMap::new();
-    let mut groups: Vec<Group> = Vec::new();
+    let mut index = GroupIndex::new(grouping);
     for e in input {
-        let (sig, labels) = group_key(&e.labels, grouping);
-        let gi = *index.entry(sig).or_insert_with(|| {
-            groups.push(new_group(labels));
-            groups.len() - 1
-        });
-        let g = &mut groups[gi];
+        let g = index.group_of(&e.labels);
         g.drop_name |= e.drop_name;
         if keep_members {
             g.members.push(e);
         }
     }
-    groups
+    index.groups
 }
 
 /// Folds the streaming operators group by group.
 fn group_fold(input: Vec<Elem>, grouping: Option<&Grouping>, op: AggOp) -> Vec<Group> {
-    let mut index: HashMap<Signature, usize> = HashMap::new();
-    let mut groups: Vec<Group> = Vec::new();
+    let mut index = GroupIndex::new(grouping);
     for e in input {
-        let (sig, labels) = group_key(&e.labels, grouping);
-        let gi = *index.entry(sig).or_insert_with(|| {
-            groups.push(new_group(labels));
-            groups.len() - 1
-        });
-        let g = &mut groups[gi];
+        let g = index.group_of(&e.labels);
         g.drop_name |= e.drop_name;
         let f = e.f;
         let first = g.count == 0.0;
@@ -222,7 +264,7 @@ fn group_fold(input: Vec<Elem>, grouping: Option<&Grouping>, op: AggOp) -> Vec<G
             _ => {}
         }
     }
-    groups
+    index.groups
 }
 
 /// Prometheus' `avg`: a compensated sum divided at the end, switching to an
@@ -276,12 +318,11 @@ fn count_values(input: Vec<Elem>, label: &str, grouping: Option<&Grouping>) -> V
     let mut out: Vec<Elem> = Vec::new();
     for e in input {
         let value = format_count_value(e.f);
-        let (sig, labels) = group_key(&e.labels, grouping);
-        let key = (sig, value.clone());
+        let key = (group_signature(&e.labels, grouping), value.clone());
         match index.get(&key) {
             Some(&i) => out[i].f += 1.0,
             None => {
-                let mut b = labels.builder();
+                let mut b = group_labels(&e.labels, grouping).builder();
                 b.set(label, &value);
                 index.insert(key, out.len());
                 out.push(Elem {
