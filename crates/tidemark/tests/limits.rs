@@ -190,6 +190,7 @@ fn full_query_queue_answers_503_while_the_running_query_finishes() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let took = began.elapsed();
+    eprintln!("4 concurrent slow queries answered within {took:?}");
 
     let ok = outcomes.iter().filter(|(s, _)| *s == 200).count();
     let refused: Vec<_> = outcomes.iter().filter(|(s, _)| *s == 503).collect();
