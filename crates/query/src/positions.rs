@@ -3,6 +3,7 @@
 //! for call sites; the converter assigns them to AST nodes in source order.
 
 use crate::ast::Pos;
+use crate::preprocess::skip_string;
 
 /// One `name(` in the query text.
 #[derive(Debug)]
@@ -140,22 +141,6 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-fn skip_string(b: &[u8], from: usize) -> usize {
-    let q = b[from];
-    let mut j = from + 1;
-    while j < b.len() {
-        if b[j] == b'\\' && q != b'`' {
-            j += 2;
-            continue;
-        }
-        if b[j] == q {
-            return j + 1;
-        }
-        j += 1;
-    }
-    b.len()
 }
 
 /// Skips from an opening character to just past `close` (strings respected).

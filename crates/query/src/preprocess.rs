@@ -398,7 +398,9 @@ fn ident_end(b: &[u8], from: usize) -> usize {
     e
 }
 
-fn skip_string(b: &[u8], from: usize) -> usize {
+/// Index just past the PromQL string literal that starts at `from` (its opening quote);
+/// backslash escapes apply except in back-quoted raw strings. Unterminated: `b.len()`.
+pub(crate) fn skip_string(b: &[u8], from: usize) -> usize {
     let q = b[from];
     let mut j = from + 1;
     while j < b.len() {
