@@ -16,7 +16,7 @@ mod matcher;
 mod sample;
 mod tenant;
 
-pub use histogram::{BucketSpan, FloatHistogram};
+pub use histogram::{BucketSpan, CounterResetHint, FloatHistogram, HistogramSample};
 pub use labels::{
     is_valid_label_name, is_valid_metric_name, Label, Labels, LabelsBuilder, METRIC_NAME,
 };

@@ -20,7 +20,7 @@ pub use engine::{Engine, EngineOptions, QueryContext};
 pub use parse::parse_query;
 pub use value::{FPoint, HPoint, InstantSample, QueryError, QueryResult, RangeSeries, Value};
 
-use tidemark_model::{Matcher, TimeSeries};
+use tidemark_model::{HistogramSample, Labels, Matcher, Sample, TimeSeries};
 
 /// The data source the engine evaluates against.
 pub trait Queryable: Send + Sync {
@@ -32,5 +32,35 @@ pub trait Queryable: Send + Sync {
         matchers: &[Matcher],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<TimeSeries>, QueryError>;
+    ) -> Result<Vec<SelectedSeries>, QueryError>;
+}
+
+/// One series as a [`Queryable`] returns it.
+///
+/// A series may mix floats and native histograms over time (a metric can switch
+/// from classic to native histograms); each timestamp is in at most one of the two.
+/// Stale markers are float samples holding `STALE_NAN`, whatever the series' kind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SelectedSeries {
+    pub labels: Labels,
+    /// Float samples sorted by timestamp.
+    pub floats: Vec<Sample>,
+    /// Start (created) timestamps of `floats`, index for index, when the source
+    /// knows them; empty otherwise.
+    pub float_start_timestamps: Vec<i64>,
+    /// Native histogram samples sorted by timestamp.
+    pub histograms: Vec<HistogramSample>,
+    /// Start timestamps of `histograms`, index for index, or empty.
+    pub histogram_start_timestamps: Vec<i64>,
+}
+
+impl From<TimeSeries> for SelectedSeries {
+    /// A float-only series without start timestamps.
+    fn from(ts: TimeSeries) -> SelectedSeries {
+        SelectedSeries {
+            labels: ts.labels,
+            floats: ts.samples,
+            ..SelectedSeries::default()
+        }
+    }
 }

@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tidemark_model::{Matcher, Tenant, TimeSeries};
-use tidemark_query::{QueryContext, QueryError, Queryable};
+use tidemark_model::{Matcher, Tenant};
+use tidemark_query::{QueryContext, QueryError, Queryable, SelectedSeries};
 use tidemark_storage::{Storage, StorageError};
 
 /// Cancels the query when dropped. The HTTP handler holds it, so a client disconnect
@@ -69,7 +69,7 @@ impl Queryable for StorageQueryable {
         matchers: &[Matcher],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<TimeSeries>, QueryError> {
+    ) -> Result<Vec<SelectedSeries>, QueryError> {
         check(&self.ctx)?;
         let series = self
             .storage
@@ -78,7 +78,7 @@ impl Queryable for StorageQueryable {
         // A long select may have outlived the client or the deadline: do not hand the
         // engine work whose result nobody will read.
         check(&self.ctx)?;
-        Ok(series)
+        Ok(series.into_iter().map(SelectedSeries::from).collect())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Native histogram samples from remote write 2.0, converted to [`FloatHistogram`].
 
-use tidemark_model::{BucketSpan, FloatHistogram};
+use tidemark_model::{BucketSpan, CounterResetHint, FloatHistogram};
 
 use super::proto_v2 as pb;
 use crate::DecodeError;
@@ -70,6 +70,7 @@ pub(crate) fn to_float_histogram(h: &pb::Histogram) -> Result<FloatHistogram, De
     let positive_spans = spans(&h.positive_spans, positive_buckets.len(), "positive")?;
     let negative_spans = spans(&h.negative_spans, negative_buckets.len(), "negative")?;
     Ok(FloatHistogram {
+        counter_reset_hint: reset_hint(h.reset_hint),
         schema: h.schema,
         zero_threshold: h.zero_threshold,
         zero_count,
@@ -81,6 +82,17 @@ pub(crate) fn to_float_histogram(h: &pb::Histogram) -> Result<FloatHistogram, De
         negative_buckets,
         custom_values: h.custom_values.clone(),
     })
+}
+
+/// The wire's `ResetHint` enum (UNKNOWN=0, YES=1, NO=2, GAUGE=3); unknown values
+/// degrade to "unknown" so that a newer sender is not rejected.
+fn reset_hint(wire: i32) -> CounterResetHint {
+    match wire {
+        1 => CounterResetHint::CounterReset,
+        2 => CounterResetHint::NotCounterReset,
+        3 => CounterResetHint::Gauge,
+        _ => CounterResetHint::Unknown,
+    }
 }
 
 /// Integer histograms send each bucket as a delta to the previous one.

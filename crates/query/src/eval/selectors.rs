@@ -46,7 +46,7 @@ pub(super) fn prefetch(
         let mut data = Vec::with_capacity(series.len());
         for s in series {
             let points: Vec<FPoint> = s
-                .samples
+                .floats
                 .iter()
                 .filter(|x| need.keep_stale || !is_stale_nan(x.value))
                 .map(|x| FPoint {

@@ -2,7 +2,7 @@
 
 use tidemark_model::{Labels, Matcher, Sample, TimeSeries, STALE_NAN};
 
-use crate::{Engine, EngineOptions, QueryError, Queryable, Value};
+use crate::{Engine, EngineOptions, QueryError, Queryable, SelectedSeries, Value};
 
 struct Mem(Vec<TimeSeries>);
 
@@ -12,7 +12,7 @@ impl Queryable for Mem {
         matchers: &[Matcher],
         start: i64,
         end: i64,
-    ) -> Result<Vec<TimeSeries>, QueryError> {
+    ) -> Result<Vec<SelectedSeries>, QueryError> {
         Ok(self
             .0
             .iter()
@@ -31,6 +31,7 @@ impl Queryable for Mem {
                     .collect(),
             })
             .filter(|s| !s.samples.is_empty())
+            .map(SelectedSeries::from)
             .collect())
     }
 }

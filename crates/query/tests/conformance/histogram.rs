@@ -215,6 +215,7 @@ fn add_scaled(a: &FloatHistogram, b: &FloatHistogram, sign: f64) -> FloatHistogr
         &b.negative_buckets,
     );
     FloatHistogram {
+        counter_reset_hint: a.counter_reset_hint,
         schema: a.schema,
         zero_threshold: a.zero_threshold,
         zero_count: a.zero_count + sign * b.zero_count,

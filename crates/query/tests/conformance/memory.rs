@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tidemark_model::{Labels, Matcher, Sample, TimeSeries, METRIC_NAME};
-use tidemark_query::{QueryError, Queryable};
+use tidemark_model::{HistogramSample, Labels, Matcher, Sample, METRIC_NAME};
+use tidemark_query::{QueryError, Queryable, SelectedSeries};
 
 use super::histogram::{nhcb_from_classic, HistogramValue};
 use super::script::LoadCmd;
@@ -145,7 +145,7 @@ impl Queryable for MemoryStore {
         matchers: &[Matcher],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<TimeSeries>, QueryError> {
+    ) -> Result<Vec<SelectedSeries>, QueryError> {
         let mut out = Vec::new();
         if start_ms > end_ms {
             return Ok(out);
@@ -157,16 +157,29 @@ impl Queryable for MemoryStore {
             if !matches {
                 continue;
             }
-            if stored.histograms.range(start_ms..=end_ms).next().is_some() {
+            let histograms: Vec<HistogramSample> = stored
+                .histograms
+                .range(start_ms..=end_ms)
+                .map(|(&t, h)| HistogramSample {
+                    timestamp: t,
+                    histogram: h.h.clone(),
+                })
+                .collect();
+            if !histograms.is_empty() {
                 self.read_histograms.store(true, Ordering::Relaxed);
             }
-            let samples: Vec<Sample> = stored
+            let floats: Vec<Sample> = stored
                 .floats
                 .range(start_ms..=end_ms)
                 .map(|(&t, &v)| Sample::new(t, v))
                 .collect();
-            if !samples.is_empty() {
-                out.push(TimeSeries::new(labels.clone(), samples));
+            if !floats.is_empty() || !histograms.is_empty() {
+                out.push(SelectedSeries {
+                    labels: labels.clone(),
+                    floats,
+                    histograms,
+                    ..SelectedSeries::default()
+                });
             }
         }
         Ok(out)
@@ -201,7 +214,7 @@ mod tests {
             .unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(
-            all[0].samples,
+            all[0].floats,
             vec![Sample::new(0, 5.0), Sample::new(120_000, 7.0)]
         );
         let sel = store
@@ -226,7 +239,7 @@ mod tests {
         let got = store
             .select(&[Matcher::equal("__name__", "h")], 0, 60_000)
             .unwrap();
-        assert_eq!(got[0].samples, vec![Sample::new(60_000, 2.0)]);
+        assert_eq!(got[0].floats, vec![Sample::new(60_000, 2.0)]);
         assert!(store.read_histograms());
     }
 
@@ -236,10 +249,12 @@ mod tests {
             "load_with_nhcb 1m\n  x_bucket{le=\"1\"} 1\n  x_bucket{le=\"+Inf\"} 3\n  x_bucket{le=\"bad\"} 9\n  x_count 3\n  x_sum 2\n",
         );
         store.reset_histogram_flag();
-        assert!(store
+        let got = store
             .select(&[Matcher::equal("__name__", "x")], 0, 0)
-            .unwrap()
-            .is_empty());
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].floats.is_empty());
+        assert_eq!(got[0].histograms.len(), 1);
         assert!(store.read_histograms());
         let h = &store.series[&Labels::from_pairs([("__name__", "x")])].histograms[&0].h;
         assert_eq!((h.schema, h.count, h.sum), (-53, 3.0, 2.0));
