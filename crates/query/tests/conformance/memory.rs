@@ -19,6 +19,8 @@ use super::series::{parse_number, Slot};
 struct StoredSeries {
     floats: BTreeMap<i64, f64>,
     histograms: BTreeMap<i64, HistogramValue>,
+    /// Start timestamps (`@st` lines) by sample timestamp, whatever the sample's kind.
+    start_times: BTreeMap<i64, i64>,
 }
 
 impl StoredSeries {
@@ -30,6 +32,28 @@ impl StoredSeries {
     fn put_histogram(&mut self, t: i64, h: HistogramValue) {
         self.floats.remove(&t);
         self.histograms.insert(t, h);
+    }
+
+    /// Records (or, for `None`, forgets) the start timestamp of the sample at `t`.
+    fn set_start_time(&mut self, t: i64, st: Option<i64>) {
+        match st {
+            Some(st) => self.start_times.insert(t, st),
+            None => self.start_times.remove(&t),
+        };
+    }
+
+    /// The start timestamps of the samples at `timestamps`, 0 where unknown; empty
+    /// when none is known, as the `Queryable` contract asks.
+    fn start_times_of(&self, timestamps: impl Iterator<Item = i64> + Clone) -> Vec<i64> {
+        if !timestamps
+            .clone()
+            .any(|t| self.start_times.contains_key(&t))
+        {
+            return Vec::new();
+        }
+        timestamps
+            .map(|t| self.start_times.get(&t).copied().unwrap_or(0))
+            .collect()
     }
 }
 
@@ -45,21 +69,30 @@ impl MemoryStore {
     }
 
     /// Appends a `load` block: slot *i* is at `i * step`; later lines for the same label
-    /// set replace earlier ones within the block; blocks add to what is stored.
+    /// set replace earlier ones within the block; blocks add to what is stored. An
+    /// `@st` line's offsets become start timestamps `t + offset` of its line's samples.
     pub fn load(&mut self, cmd: &LoadCmd) {
         let mut block: BTreeMap<&Labels, &[Slot]> = BTreeMap::new();
+        let mut start_offsets: BTreeMap<&Labels, &[Option<i64>]> = BTreeMap::new();
         for s in &cmd.series {
             block.insert(&s.desc.labels, &s.desc.slots);
+            match &s.start_offsets {
+                Some(offsets) => start_offsets.insert(&s.desc.labels, offsets),
+                None => start_offsets.remove(&s.desc.labels),
+            };
         }
         for (labels, slots) in &block {
+            let offsets = start_offsets.get(labels).copied().unwrap_or(&[]);
             let stored = self.series.entry((*labels).clone()).or_default();
             for (i, slot) in slots.iter().enumerate() {
                 let t = i as i64 * cmd.step_ms;
                 match slot {
-                    Slot::Gap => {}
+                    Slot::Gap => continue,
                     Slot::Float(v) => stored.put_float(t, *v),
                     Slot::Histogram(h) => stored.put_histogram(t, (**h).clone()),
                 }
+                let st = offsets.get(i).copied().flatten().map(|off| t + off);
+                stored.set_start_time(t, st);
             }
         }
         if cmd.with_nhcb {
@@ -174,11 +207,16 @@ impl Queryable for MemoryStore {
                 .map(|(&t, &v)| Sample::new(t, v))
                 .collect();
             if !floats.is_empty() || !histograms.is_empty() {
+                let float_start_timestamps =
+                    stored.start_times_of(floats.iter().map(|s| s.timestamp));
+                let histogram_start_timestamps =
+                    stored.start_times_of(histograms.iter().map(|h| h.timestamp));
                 out.push(SelectedSeries {
                     labels: labels.clone(),
                     floats,
+                    float_start_timestamps,
                     histograms,
-                    ..SelectedSeries::default()
+                    histogram_start_timestamps,
                 });
             }
         }
@@ -260,5 +298,47 @@ mod tests {
         assert_eq!((h.schema, h.count, h.sum), (-53, 3.0, 2.0));
         assert_eq!(h.custom_values, vec![1.0]);
         assert_eq!(h.positive_buckets, vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn st_lines_give_start_timestamps_parallel_to_samples() {
+        let store = store_from(
+            "load 1m
+  m{a=\"st\"}@st _ -30s _ 1ms
+  m{a=\"st\"} 1 2 3 4
+  m{a=\"none\"} 1 2
+  h@st -1m
+  h {{count:1}}
+",
+        );
+        let got = store
+            .select(&[Matcher::equal("__name__", "m")], 0, 600_000)
+            .unwrap();
+        let (none, st) = (&got[0], &got[1]);
+        assert_eq!(none.labels.get("a"), Some("none"));
+        assert!(none.float_start_timestamps.is_empty());
+        // Gaps in the `@st` line are unknown (0); offsets count from each sample.
+        assert_eq!(st.float_start_timestamps, vec![0, 30_000, 0, 180_001]);
+        // A window holding only samples without start timestamps reports none.
+        let first = store.select(&[Matcher::equal("a", "st")], 0, 0).unwrap();
+        assert!(first[0].float_start_timestamps.is_empty());
+        let h = store
+            .select(&[Matcher::equal("__name__", "h")], 0, 0)
+            .unwrap();
+        assert_eq!(h[0].histogram_start_timestamps, vec![-60_000]);
+    }
+
+    #[test]
+    fn a_later_line_without_st_drops_the_earlier_start_timestamps() {
+        let store = store_from("load 1m
+  m@st -1s
+  m 1
+  m 2
+");
+        let got = store
+            .select(&[Matcher::equal("__name__", "m")], 0, 0)
+            .unwrap();
+        assert_eq!(got[0].floats, vec![Sample::new(0, 2.0)]);
+        assert!(got[0].float_start_timestamps.is_empty());
     }
 }
