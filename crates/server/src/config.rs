@@ -48,6 +48,9 @@ pub struct IngestLimits {
     pub max_concurrent_inserts: usize,
     /// How long an ingestion request may wait for a slot before it gets 503.
     pub max_queue_duration: Duration,
+    /// Request data (bodies as sent plus decompressed and decoded) held by ingestion at
+    /// once; beyond it requests get 503 so that overload cannot exhaust memory.
+    pub max_inflight_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -94,11 +97,18 @@ impl ServerConfig {
             ingest: IngestLimits {
                 max_request_body_bytes: 32 << 20,
                 max_decompressed_body_bytes: 128 << 20,
-                max_concurrent_inserts: 16,
+                max_concurrent_inserts: default_max_concurrent_inserts(),
                 max_queue_duration: Duration::from_secs(1),
+                max_inflight_bytes: 256 << 20,
             },
             auth: None,
             flags: Vec::new(),
         }
     }
+}
+
+/// Twice the CPU count (as VictoriaMetrics' `-maxConcurrentInserts`): ingestion is CPU
+/// bound, so more parallel requests only add memory, not throughput.
+pub fn default_max_concurrent_inserts() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
 }

@@ -4,6 +4,7 @@
 //! The binary builds a [`ServerConfig`] from flags and calls [`run`]; tests and
 //! embedders can call [`serve`] with their own listener and shutdown future.
 
+mod admission;
 pub mod api;
 pub mod config;
 pub mod duration;
@@ -17,7 +18,9 @@ mod queryable;
 mod router;
 mod state;
 
-pub use config::{BasicAuth, IngestLimits, QueryLimits, ServerConfig};
+pub use config::{
+    default_max_concurrent_inserts, BasicAuth, IngestLimits, QueryLimits, ServerConfig,
+};
 pub use duration::parse_duration;
 pub use lifecycle::{run, serve, shutdown_signal};
 pub use tidemark_storage::FsyncPolicy;

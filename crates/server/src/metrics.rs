@@ -57,6 +57,7 @@ pub struct Metrics {
     queries_in_flight: Gauge,
     queries_canceled: Counter,
     inserts_in_flight: Gauge,
+    insert_inflight_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -123,6 +124,12 @@ impl Metrics {
             "Ingestion requests being processed now",
             inserts_in_flight.clone(),
         );
+        let insert_inflight_bytes = Gauge::default();
+        registry.register(
+            "insert_inflight_bytes",
+            "Request bytes reserved by ingestion now (see --insert.max-inflight-bytes)",
+            insert_inflight_bytes.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -145,6 +152,7 @@ impl Metrics {
             queries_in_flight,
             queries_canceled,
             inserts_in_flight,
+            insert_inflight_bytes,
         }
     }
 
@@ -191,6 +199,12 @@ impl Metrics {
 
     pub fn inserts_in_flight(&self) -> &Gauge {
         &self.inserts_in_flight
+    }
+
+    /// Updates the in-flight bytes gauge; called just before rendering.
+    pub fn set_insert_inflight_bytes(&self, bytes: usize) {
+        self.insert_inflight_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// Renders the server metrics in the Prometheus text format (0.0.4), without the

@@ -143,13 +143,14 @@ async fn flush(
 
 async fn store(st: &SharedState, series: Vec<TimeSeries>) -> Result<(), String> {
     let storage = st.storage().map_err(|e| e.message)?;
-    let permit = st.acquire_insert_slot().await.map_err(|e| {
-        st.metrics.rejected(PROTOCOL, "overloaded");
+    // Telnet lines are decoded as they arrive; the batch is already in memory here.
+    let admission = st.admission.admit(0).await.map_err(|e| {
+        st.metrics.rejected(PROTOCOL, e.reason());
         e.message
     })?;
     let task_state = st.clone();
     let joined = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+        let _admission = admission;
         let stats = storage.append(Tenant::DEFAULT, &series).map_err(|e| {
             task_state.metrics.rejected(PROTOCOL, "storage");
             e.to_string()

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use tidemark_storage::Storage;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::admission::IngestAdmission;
 use crate::api::response::ApiError;
 use crate::config::ServerConfig;
 use crate::engine::QueryEngine;
@@ -33,7 +34,8 @@ pub struct AppState {
     storage: OnceLock<Arc<Storage>>,
     phase: AtomicU8,
     query_slots: Arc<Semaphore>,
-    insert_slots: Arc<Semaphore>,
+    /// Bounds ingestion concurrency and in-flight request bytes.
+    pub admission: IngestAdmission,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -43,7 +45,7 @@ impl AppState {
         let metadata = MetadataStore::load(&config.storage_path);
         let engine = QueryEngine::new(&config.query);
         let query_slots = Arc::new(Semaphore::new(config.query.max_concurrent.max(1)));
-        let insert_slots = Arc::new(Semaphore::new(config.ingest.max_concurrent_inserts.max(1)));
+        let admission = IngestAdmission::new(&config.ingest);
         AppState {
             config,
             metrics: Metrics::new(),
@@ -53,7 +55,7 @@ impl AppState {
             storage: OnceLock::new(),
             phase: AtomicU8::new(Phase::Starting as u8),
             query_slots,
-            insert_slots,
+            admission,
         }
     }
 
@@ -104,29 +106,13 @@ impl AppState {
         })
         .await
     }
-
-    /// Waits (bounded) for an ingestion slot; 503 when the queue wait runs out.
-    pub async fn acquire_insert_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        let wait = self.config.ingest.max_queue_duration;
-        acquire(&self.insert_slots, wait, || {
-            format!(
-                "too many concurrent ingestion requests ({}); retry later",
-                self.config.ingest.max_concurrent_inserts
-            )
-        })
-        .await
-    }
 }
 
 impl AppState {
-    /// Waits until no ingestion is running (all slots free), at most `wait`, so that
-    /// storage is closed only after acknowledged writes are appended.
+    /// Waits until no ingestion is running, at most `wait`, so that storage is closed
+    /// only after acknowledged writes are appended.
     pub async fn wait_for_inserts(&self, wait: std::time::Duration) {
-        let all = self.config.ingest.max_concurrent_inserts.max(1) as u32;
-        if tokio::time::timeout(wait, self.insert_slots.acquire_many(all))
-            .await
-            .is_err()
-        {
+        if !self.admission.drain(wait).await {
             tracing::warn!("ingestion still running at the shutdown deadline");
         }
     }

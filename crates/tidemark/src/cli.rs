@@ -120,9 +120,15 @@ pub struct ServerArgs {
     #[arg(long = "max-decompressed-body-bytes", env = "TIDEMARK_MAX_DECOMPRESSED_BODY_BYTES", default_value = "128MiB", value_parser = parse_bytes)]
     pub max_decompressed_body_bytes: usize,
 
-    /// Ingestion requests processed at once; more wait up to --insert.max-queue-duration, then get 503.
-    #[arg(long = "insert.max-concurrent", env = "TIDEMARK_INSERT_MAX_CONCURRENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
-    pub insert_max_concurrent: u32,
+    /// Ingestion requests processed at once (default: twice the CPU count); more wait up
+    /// to --insert.max-queue-duration, then get 503.
+    #[arg(long = "insert.max-concurrent", env = "TIDEMARK_INSERT_MAX_CONCURRENT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub insert_max_concurrent: Option<u32>,
+
+    /// Ingestion request data held in memory at once (bodies as sent, decompressed and
+    /// decoded); requests beyond it get 503 with Retry-After.
+    #[arg(long = "insert.max-inflight-bytes", env = "TIDEMARK_INSERT_MAX_INFLIGHT_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
+    pub insert_max_inflight_bytes: usize,
 
     #[arg(long = "insert.max-queue-duration", env = "TIDEMARK_INSERT_MAX_QUEUE_DURATION", default_value = "1s", value_parser = parse_duration)]
     pub insert_max_queue_duration: Duration,

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches};
-use tidemark_server::{BasicAuth, IngestLimits, QueryLimits, ServerConfig};
+use tidemark_server::{
+    default_max_concurrent_inserts, BasicAuth, IngestLimits, QueryLimits, ServerConfig,
+};
 
 use cli::{Cli, LogFormat, Role, ServerArgs};
 
@@ -120,8 +122,11 @@ fn build_config(args: ServerArgs, flags: Vec<(String, String)>) -> anyhow::Resul
         ingest: IngestLimits {
             max_request_body_bytes: args.max_request_body_bytes,
             max_decompressed_body_bytes: args.max_decompressed_body_bytes,
-            max_concurrent_inserts: args.insert_max_concurrent as usize,
+            max_concurrent_inserts: args
+                .insert_max_concurrent
+                .map_or_else(default_max_concurrent_inserts, |n| n as usize),
             max_queue_duration: args.insert_max_queue_duration,
+            max_inflight_bytes: args.insert_max_inflight_bytes,
         },
         auth,
         flags,

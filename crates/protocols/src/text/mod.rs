@@ -117,6 +117,14 @@ pub fn parse_flavor(
             default_timestamp_ms,
         )?);
     }
+    if flavor == Flavor::OpenMetrics && !seen_eof {
+        // OpenMetrics makes `# EOF` mandatory precisely so that a cut-off body is
+        // detected instead of being stored as if it were complete.
+        return Err(DecodeError::parse(
+            body.split('\n').count(),
+            "OpenMetrics body does not end with \"# EOF\" (truncated?)",
+        ));
+    }
     out.metadata = metadata.finish();
     Ok(out)
 }

@@ -87,6 +87,9 @@ fn openmetrics_seconds_timestamps_exemplars_unit_and_eof() {
         parse_flavor("a 1\n# EOF\nb 2\n", Flavor::OpenMetrics, 0).is_err(),
         "content after EOF"
     );
+    let err = parse_flavor("a 1\nb 2\n", Flavor::OpenMetrics, 0).unwrap_err();
+    assert!(err.to_string().contains("# EOF"), "missing EOF: {err}");
+    assert!(parse_flavor("a 1\nb 2\n", Flavor::Prometheus, 0).is_ok());
     assert!(
         parse("a 1 # {x=\"y\"} 1\n", 0).is_err(),
         "exemplars are OpenMetrics-only"

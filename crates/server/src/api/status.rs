@@ -52,6 +52,8 @@ pub async fn reload() -> &'static str {
 
 pub async fn metrics(State(st): State<SharedState>) -> Response {
     let mut out = String::with_capacity(16 * 1024);
+    st.metrics
+        .set_insert_inflight_bytes(st.admission.inflight_bytes());
     st.metrics.render(&mut out);
     if let Some(storage) = st.storage_if_open() {
         storage.write_metrics(&mut out);

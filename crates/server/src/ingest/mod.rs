@@ -75,15 +75,15 @@ where
 {
     let extra = extra_labels(params)?;
     let storage = st.storage()?;
-    let permit = st.acquire_insert_slot().await?;
+    let mut admission = st.admission.admit(declared_body_len(headers)).await?;
     let limits = st.config.ingest.clone();
     let raw = read_body(headers, body, limits.max_request_body_bytes).await?;
     let encoding = body::content_encoding(headers, encodings)?;
     st.metrics.inserts_in_flight().inc();
     let task_state = st.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
         let plain = decompress(encoding, raw, limits.max_decompressed_body_bytes)?;
+        admission.reserve_decoded(plain.len())?;
         let mut decoded = decode(&plain, limits.max_decompressed_body_bytes)?;
         drop(plain);
         apply_extra_labels(&mut decoded.request.series, &extra);
@@ -106,6 +106,16 @@ where
     st.metrics
         .ingested(protocol, ingested.stats.samples, ingested.stats.rejected);
     Ok(ingested)
+}
+
+/// The body size the client declared; 0 when unknown (the body reader still enforces
+/// the size limit while reading).
+fn declared_body_len(headers: &HeaderMap) -> usize {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0)
 }
 
 /// Turns a handler result into a response, counting a rejection on error.
