@@ -397,7 +397,7 @@ impl Evaluator<'_> {
         for s in &m.series {
             let w = RangeWindow {
                 points: &s.points,
-                start_timestamps: &[],
+                start_timestamps: s.start_timestamps,
                 range_start_ms: m.range_start,
                 range_end_ms: m.range_end,
                 eval_ms: t,
@@ -408,6 +408,11 @@ impl Evaluator<'_> {
                     functions::annotations::possible_non_counter_info(s.labels.metric_name())
                 {
                     self.info(i, arg_pos(c, 0));
+                }
+                if functions::rate::start_timestamps_overlap(&s.points, s.start_timestamps) {
+                    let name = s.labels.metric_name().unwrap_or_default();
+                    let w = functions::annotations::start_timestamp_overlap_warning(name);
+                    self.warn(w, arg_pos(c, 0));
                 }
             }
             if let Some(f) = kernel(&w, &scalars)? {

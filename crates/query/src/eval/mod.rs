@@ -46,6 +46,9 @@ pub(crate) struct Elem {
 pub(crate) struct RangeElem<'e> {
     pub labels: Arc<Labels>,
     pub points: Cow<'e, [FPoint]>,
+    /// Start timestamps of `points`, index for index, or empty when unknown (always
+    /// for computed series: subqueries cut them off, as in Prometheus).
+    pub start_timestamps: &'e [i64],
     pub drop_name: bool,
 }
 

@@ -11,7 +11,7 @@ use tidemark_model::{is_stale_nan, Labels};
 use super::{Elem, Evaluator, Matrix, RangeElem};
 use crate::ast::{Expr, MatrixSelector, RangeMode, VectorSelector};
 use crate::value::{FPoint, QueryError};
-use crate::Queryable;
+use crate::{Queryable, SelectedSeries};
 
 /// One fetched series: its labels and its points sorted by time.
 #[derive(Debug)]
@@ -20,6 +20,9 @@ pub(crate) struct SeriesData {
     /// For instant selectors stale markers are kept (they end the lookback); for
     /// range selectors they are removed (Prometheus drops them from windows).
     pub points: Vec<FPoint>,
+    /// Start (created) timestamps of `points`, index for index, or empty when the
+    /// source knows none; 0 entries are unknown too. Read by the counter functions.
+    pub start_timestamps: Vec<i64>,
 }
 
 /// What one selector node needs from storage: `(mint, maxt]` over all steps.
@@ -45,15 +48,7 @@ pub(super) fn prefetch(
         let series = q.select(&vs.matchers, need.mint.saturating_add(1), need.maxt)?;
         let mut data = Vec::with_capacity(series.len());
         for s in series {
-            let points: Vec<FPoint> = s
-                .floats
-                .iter()
-                .filter(|x| need.keep_stale || !is_stale_nan(x.value))
-                .map(|x| FPoint {
-                    t: x.timestamp,
-                    f: x.value,
-                })
-                .collect();
+            let (points, start_timestamps) = float_points(&s, need.keep_stale);
             loaded += points.len();
             if loaded > ev.opts.max_samples {
                 return Err(super::too_many_samples());
@@ -61,12 +56,40 @@ pub(super) fn prefetch(
             data.push(SeriesData {
                 labels: Arc::new(s.labels),
                 points,
+                start_timestamps,
             });
         }
         data.sort_by(|a, b| a.labels.cmp(&b.labels));
         out.insert(vs.id, data);
     }
     Ok(out)
+}
+
+/// A series' float samples as points, stale markers dropped unless `keep_stale`,
+/// with their start timestamps kept index for index (empty if the source gave none
+/// or, against its contract, not one per sample).
+fn float_points(s: &SelectedSeries, keep_stale: bool) -> (Vec<FPoint>, Vec<i64>) {
+    let keep = |value: f64| keep_stale || !is_stale_nan(value);
+    let points = s
+        .floats
+        .iter()
+        .filter(|x| keep(x.value))
+        .map(|x| FPoint {
+            t: x.timestamp,
+            f: x.value,
+        })
+        .collect();
+    let start_timestamps = if s.float_start_timestamps.len() == s.floats.len() {
+        s.floats
+            .iter()
+            .zip(&s.float_start_timestamps)
+            .filter(|(x, _)| keep(x.value))
+            .map(|(_, &st)| st)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (points, start_timestamps)
 }
 
 /// Walks the tree with the interval `[lo, hi]` of timestamps at which `e` will be
@@ -297,6 +320,7 @@ impl Evaluator<'_> {
             series.push(RangeElem {
                 labels: s.labels.clone(),
                 points: Cow::Borrowed(&s.points[lo..hi]),
+                start_timestamps: s.start_timestamps.get(lo..hi).unwrap_or(&[]),
                 drop_name: false,
             });
         }

@@ -59,6 +59,7 @@ impl Evaluator<'_> {
                 RangeElem {
                     labels: key.0,
                     points: Cow::Owned(pts),
+                    start_timestamps: &[],
                     drop_name: key.1,
                 }
             })
