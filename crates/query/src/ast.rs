@@ -177,6 +177,9 @@ pub struct BinaryExpr {
     pub lhs: Box<Expr>,
     pub rhs: Box<Expr>,
     pub modifier: BinModifier,
+    /// Where the expression starts (its left operand), for annotation texts;
+    /// approximate for right operands that are themselves binary expressions.
+    pub pos: Pos,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -213,6 +216,8 @@ pub struct AggregateExpr {
     /// Where the aggregation and its parameter start, for annotation texts.
     pub pos: Pos,
     pub param_pos: Pos,
+    /// Where the aggregated expression starts.
+    pub expr_pos: Pos,
 }
 
 #[derive(Debug, Clone, PartialEq)]

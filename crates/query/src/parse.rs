@@ -27,7 +27,9 @@ pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
         sites: CallSites::scan(input),
         allow_empty_selector: false,
     };
-    conv.expr(parsed)
+    let mut expr = conv.expr(parsed)?;
+    crate::positions::assign_binary_positions(&mut expr, crate::positions::first_token(input));
+    Ok(expr)
 }
 
 /// `step()` and `range()` (Prometheus 3.x) are scalar functions the parser crate
@@ -107,6 +109,7 @@ impl Converter {
                     lhs: Box::new(self.expr(*b.lhs)?),
                     rhs: Box::new(self.expr(*b.rhs)?),
                     modifier,
+                    pos: Pos::default(),
                 })
             }
             pp::Expr::Aggregate(a) => {
@@ -134,6 +137,7 @@ impl Converter {
                     grouping,
                     pos,
                     param_pos: arg_pos.first().copied().unwrap_or(pos),
+                    expr_pos: arg_pos.last().copied().unwrap_or(pos),
                 })
             }
             pp::Expr::Call(c) => {

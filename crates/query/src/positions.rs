@@ -2,7 +2,7 @@
 //! ("… (1:5)"). The parser crate keeps no positions, so the query text is scanned
 //! for call sites; the converter assigns them to AST nodes in source order.
 
-use crate::ast::Pos;
+use crate::ast::{Expr, Pos};
 use crate::preprocess::skip_string;
 
 /// One `name(` in the query text.
@@ -183,5 +183,55 @@ mod tests {
         assert_eq!(args.iter().map(|a| a.col).collect::<Vec<_>>(), vec![45, 50]);
         assert_eq!(s.take("sort").unwrap().0.col, 50);
         assert!(s.take("sort").is_none());
+    }
+}
+
+/// The position of the first non-blank character of `text`.
+pub(crate) fn first_token(text: &str) -> Pos {
+    let mut pos = Pos { line: 1, col: 1 };
+    for c in text.chars() {
+        match c {
+            '\n' => {
+                pos.line += 1;
+                pos.col = 1;
+            }
+            c if c.is_whitespace() => pos.col += 1,
+            _ => break,
+        }
+    }
+    pos
+}
+
+/// Gives binary expressions the start position of their left operand: known
+/// for call and aggregation arguments (from the call sites), otherwise inherited.
+pub(crate) fn assign_binary_positions(e: &mut Expr, start: Pos) {
+    match e {
+        Expr::Binary(b) => {
+            b.pos = start;
+            assign_binary_positions(&mut b.lhs, start);
+            assign_binary_positions(&mut b.rhs, start);
+        }
+        Expr::Paren(x) => assign_binary_positions(
+            x,
+            Pos {
+                line: start.line,
+                col: start.col + 1,
+            },
+        ),
+        Expr::Neg(x) => assign_binary_positions(x, start),
+        Expr::Subquery(sq) => assign_binary_positions(&mut sq.expr, start),
+        Expr::Call(c) => {
+            for (i, a) in c.args.iter_mut().enumerate() {
+                let p = c.arg_pos.get(i).copied().unwrap_or(start);
+                assign_binary_positions(a, p);
+            }
+        }
+        Expr::Aggregate(a) => {
+            assign_binary_positions(&mut a.expr, a.expr_pos);
+            if let Some(p) = &mut a.param {
+                assign_binary_positions(p, a.param_pos);
+            }
+        }
+        Expr::Number(_) | Expr::String(_) | Expr::VectorSelector(_) | Expr::MatrixSelector(_) => {}
     }
 }

@@ -13,6 +13,7 @@ use super::{Elem, Evaluator, StepValue};
 use crate::ast::{AggOp, AggregateExpr, Grouping};
 use crate::functions::go_fmt::percent_g;
 use crate::functions::kahan::kahan_inc;
+use crate::functions::native_histogram::{self, notes, HistogramSum};
 use crate::functions::over_time::quantile;
 use crate::value::QueryError;
 
@@ -28,6 +29,13 @@ struct Group {
     mean: f64,
     /// Members, for the operators that need them all (`topk`, `quantile`, …).
     members: Vec<Elem>,
+    /// Native histogram members of `sum`/`avg`, kept apart from the floats.
+    hists: HistogramSum,
+    hist_count: f64,
+    /// A float-only operator skipped a histogram member.
+    ignored_histogram: bool,
+    /// The metric name of the first histogram member, for annotations.
+    hist_metric: Option<String>,
 }
 
 impl Evaluator<'_> {
@@ -40,7 +48,14 @@ impl Evaluator<'_> {
             Some(p) => Some(self.eval(p, t)?),
             None => None,
         };
-        let input = self.eval_vector(&a.expr, t)?;
+        let mut input = self.eval_vector(&a.expr, t)?;
+        if matches!(a.op, AggOp::TopK | AggOp::BottomK | AggOp::Quantile)
+            && input.iter().any(|e| e.h.is_some())
+        {
+            // These order or rank floats; histograms have no place in that.
+            self.info(notes::ignored_in_aggregation(op_name(a.op)), a.expr_pos);
+            input.retain(|e| e.h.is_none());
+        }
         let out = match a.op {
             AggOp::CountValues => {
                 let label = match param {
@@ -94,6 +109,7 @@ impl Evaluator<'_> {
                     .map(|g| {
                         let mut values: Vec<f64> = g.members.iter().map(|e| e.f).collect();
                         Elem {
+                            h: None,
                             labels: Arc::new(g.labels),
                             f: quantile(q, &mut values),
                             drop_name: g.drop_name,
@@ -103,17 +119,72 @@ impl Evaluator<'_> {
             }
             op => {
                 let groups = group_fold(input, a.grouping.as_ref(), op);
-                groups
-                    .into_iter()
-                    .map(|g| Elem {
-                        f: finish(op, &g),
-                        labels: Arc::new(g.labels),
-                        drop_name: g.drop_name,
-                    })
-                    .collect()
+                let mut out = Vec::with_capacity(groups.len());
+                for g in groups {
+                    if let Some(e) = self.finish_group(op, g, a) {
+                        out.push(e);
+                    }
+                }
+                out
             }
         };
         Ok(StepValue::Vector(out))
+    }
+}
+
+impl Evaluator<'_> {
+    /// The output element of one group of a streaming operator, reporting
+    /// what Prometheus reports about histogram members.
+    fn finish_group(&self, op: AggOp, g: Group, a: &AggregateExpr) -> Option<Elem> {
+        if g.ignored_histogram {
+            self.info(notes::ignored_in_aggregation(op_name(op)), a.expr_pos);
+            if g.count == 0.0 {
+                return None;
+            }
+        }
+        if g.hist_count > 0.0 {
+            if g.count > 0.0 {
+                self.warn(notes::mixed_floats_histograms_aggregation(), a.expr_pos);
+                return None;
+            }
+            self.report_sum(&g.hists, g.hist_metric.as_deref().unwrap_or(""), a.expr_pos);
+            let sum = g.hists.result()?;
+            let h = if op == AggOp::Avg {
+                native_histogram::divide(sum, g.hist_count)
+            } else {
+                sum.clone()
+            };
+            return Some(Elem {
+                f: 0.0,
+                h: Some(Arc::new(h)),
+                labels: Arc::new(g.labels),
+                drop_name: g.drop_name,
+            });
+        }
+        Some(Elem {
+            f: finish(op, &g),
+            labels: Arc::new(g.labels),
+            h: None,
+            drop_name: g.drop_name,
+        })
+    }
+}
+
+/// The operator's name as Prometheus words it in annotations.
+fn op_name(op: AggOp) -> &'static str {
+    match op {
+        AggOp::Sum => "sum",
+        AggOp::Avg => "avg",
+        AggOp::Count => "count",
+        AggOp::Min => "min",
+        AggOp::Max => "max",
+        AggOp::Group => "group",
+        AggOp::Stddev => "stddev",
+        AggOp::Stdvar => "stdvar",
+        AggOp::TopK => "topk",
+        AggOp::BottomK => "bottomk",
+        AggOp::Quantile => "quantile",
+        _ => "",
     }
 }
 
@@ -222,6 +293,10 @@ fn new_group(labels: Labels) -> Group {
         incremental_mean: false,
         mean: 0.0,
         members: Vec::new(),
+        hists: HistogramSum::default(),
+        hist_count: 0.0,
+        ignored_histogram: false,
+        hist_metric: None,
     }
 }
 
@@ -244,6 +319,20 @@ fn group_fold(input: Vec<Elem>, grouping: Option<&Grouping>, op: AggOp) -> Vec<G
     for e in input {
         let g = index.group_of(&e.labels);
         g.drop_name |= e.drop_name;
+        if let Some(h) = &e.h {
+            match op {
+                AggOp::Count | AggOp::Group => g.count += 1.0,
+                AggOp::Sum | AggOp::Avg => {
+                    g.hists.add(h);
+                    g.hist_count += 1.0;
+                    if g.hist_metric.is_none() {
+                        g.hist_metric = Some(e.labels.metric_name().unwrap_or("").to_string());
+                    }
+                }
+                _ => g.ignored_histogram = true,
+            }
+            continue;
+        }
         let f = e.f;
         let first = g.count == 0.0;
         g.count += 1.0;
@@ -326,6 +415,7 @@ fn count_values(input: Vec<Elem>, label: &str, grouping: Option<&Grouping>) -> V
                 b.set(label, &value);
                 index.insert(key, out.len());
                 out.push(Elem {
+                    h: None,
                     labels: Arc::new(b.build()),
                     f: 1.0,
                     drop_name: false,

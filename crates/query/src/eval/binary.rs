@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tidemark_model::Labels;
 
+use super::histogram_binop::{elem_binop, Note, Operand};
 use super::labels_util::{
     drop_labels, drop_labels_and_name, keep_labels, signature_on, signature_without, Signature,
 };
@@ -50,6 +51,25 @@ impl Evaluator<'_> {
     ) -> Result<StepValue<'e>, QueryError> {
         let lhs = self.eval(&b.lhs, t)?;
         let rhs = self.eval(&b.rhs, t)?;
+        let mut notes: Vec<Note> = Vec::new();
+        let result = self.binary_values(b, lhs, rhs, &mut notes);
+        for (is_warning, text) in notes {
+            if is_warning {
+                self.warn(text, b.pos);
+            } else {
+                self.info(text, b.pos);
+            }
+        }
+        result
+    }
+
+    fn binary_values<'e>(
+        &'e self,
+        b: &BinaryExpr,
+        lhs: StepValue<'e>,
+        rhs: StepValue<'e>,
+        notes: &mut Vec<Note>,
+    ) -> Result<StepValue<'e>, QueryError> {
         let op = b.op;
         let return_bool = b.modifier.return_bool;
         match (lhs, rhs) {
@@ -67,6 +87,7 @@ impl Evaluator<'_> {
                 s,
                 false,
                 return_bool,
+                notes,
             ))),
             (StepValue::Scalar(s), StepValue::Vector(v)) => Ok(StepValue::Vector(vector_scalar(
                 op,
@@ -74,6 +95,7 @@ impl Evaluator<'_> {
                 s,
                 true,
                 return_bool,
+                notes,
             ))),
             (StepValue::Vector(l), StepValue::Vector(r)) => {
                 let matching = b.modifier.matching.clone().unwrap_or(VectorMatching {
@@ -84,7 +106,7 @@ impl Evaluator<'_> {
                     BinOp::And => set_and(l, r, &matching),
                     BinOp::Or => set_or(l, r, &matching),
                     BinOp::Unless => set_unless(l, r, &matching),
-                    _ => vector_vector(op, l, r, &b.modifier, &matching)?,
+                    _ => vector_vector(op, l, r, &b.modifier, &matching, notes)?,
                 };
                 Ok(StepValue::Vector(out))
             }
@@ -104,21 +126,38 @@ fn vector_scalar(
     s: f64,
     scalar_left: bool,
     return_bool: bool,
+    notes: &mut Vec<Note>,
 ) -> Vec<Elem> {
     let mut out = Vec::with_capacity(v.len());
     for mut e in v {
-        let (l, r) = if scalar_left { (s, e.f) } else { (e.f, s) };
-        let (mut value, mut keep) = float_binop(op, l, r);
+        let elem = Operand {
+            f: e.f,
+            h: e.h.as_ref(),
+        };
+        let scalar = Operand { f: s, h: None };
+        let (l, r) = if scalar_left {
+            (scalar, elem)
+        } else {
+            (elem, scalar)
+        };
+        let metric = e.labels.metric_name().unwrap_or("").to_string();
+        let o = elem_binop(op, l, r, &metric, notes);
+        if o.incompatible {
+            continue;
+        }
+        let (mut value, mut keep, mut h) = (o.f, o.keep, o.h);
         if op.is_comparison() && scalar_left {
             // The vector element's value is kept even when it is the right operand.
-            value = r;
+            value = e.f;
         }
         if return_bool {
             value = if keep { 1.0 } else { 0.0 };
             keep = true;
+            h = None;
         }
         if keep {
             e.f = value;
+            e.h = h;
             e.drop_name |= drops_name(op) || return_bool;
             out.push(e);
         }
@@ -185,6 +224,7 @@ fn vector_vector(
     rhs: Vec<Elem>,
     modifier: &crate::ast::BinModifier,
     m: &VectorMatching,
+    notes: &mut Vec<Note>,
 ) -> Result<Vec<Elem>, QueryError> {
     let (include, swapped) = match &modifier.card {
         Cardinality::ManyToOne(l) => (l.as_slice(), false),
@@ -216,19 +256,33 @@ fn vector_vector(
     let mut matched_one: HashSet<usize> = HashSet::new();
     // one-to-one: signatures already produced; many-to-one: output label sets per signature.
     let mut produced: HashMap<Signature, HashSet<Labels>> = HashMap::new();
-    let combine = |ml: &Elem,
-                   ol: &Elem,
-                   mf: f64,
-                   of: f64,
-                   out: &mut Vec<Elem>,
-                   sig: Signature,
-                   produced: &mut HashMap<Signature, HashSet<Labels>>|
+    let mut combine = |ml: &Elem,
+                       ol: &Elem,
+                       mf: f64,
+                       of: f64,
+                       out: &mut Vec<Elem>,
+                       sig: Signature,
+                       produced: &mut HashMap<Signature, HashSet<Labels>>|
      -> Result<(), QueryError> {
-        let (l, r) = if swapped { (of, mf) } else { (mf, of) };
-        let (mut value, mut keep) = float_binop(op, l, r);
+        let mo = Operand {
+            f: mf,
+            h: ml.h.as_ref(),
+        };
+        let oo = Operand {
+            f: of,
+            h: ol.h.as_ref(),
+        };
+        let (l, r, left) = if swapped { (oo, mo, ol) } else { (mo, oo, ml) };
+        let metric = left.labels.metric_name().unwrap_or("").to_string();
+        let o = elem_binop(op, l, r, &metric, notes);
+        let (mut value, mut keep, mut h) = (o.f, o.keep, o.h);
         if return_bool {
             value = if keep { 1.0 } else { 0.0 };
             keep = true;
+            h = None;
+        }
+        if o.incompatible {
+            keep = false;
         }
         // Ambiguous matches are errors even when a comparison would filter them out.
         let labels = result_labels(&ml.labels, &ol.labels, one_to_one, m, include);
@@ -255,6 +309,7 @@ fn vector_vector(
             return Ok(());
         }
         out.push(Elem {
+            h,
             labels: Arc::new(labels),
             f: value,
             drop_name: ml.drop_name || drops_name(op) || return_bool,
@@ -274,6 +329,7 @@ fn vector_vector(
                 // The "one" side is missing; fill it if asked to.
                 if let Some(fill) = modifier.fill_rhs {
                     let synthetic = Elem {
+                        h: None,
                         labels: Arc::new(match_group_labels(&ml.labels, m)),
                         f: fill,
                         drop_name: false,
@@ -290,6 +346,7 @@ fn vector_vector(
             }
             let sig = signature(&ol.labels, m);
             let synthetic = Elem {
+                h: None,
                 labels: Arc::new(match_group_labels(&ol.labels, m)),
                 f: fill,
                 drop_name: false,

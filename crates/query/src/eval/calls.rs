@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tidemark_model::{Labels, MatchOp, METRIC_NAME};
 
+use super::native_calls::RangeOutcome;
 use super::{Elem, Evaluator, Matrix, StepValue};
 use crate::ast::{Call, Expr, RangeMode};
 use crate::functions::{self, RangeWindow};
@@ -29,6 +30,7 @@ impl Evaluator<'_> {
         if let Some(k) = functions::date::date_kernel(name) {
             if c.args.is_empty() {
                 let v = Elem {
+                    h: None,
                     labels: Arc::new(Labels::empty()),
                     f: t as f64 / 1000.0,
                     drop_name: false,
@@ -44,6 +46,7 @@ impl Evaluator<'_> {
             "vector" => {
                 let f = self.arg_scalar(c, 0, t)?;
                 Ok(StepValue::Vector(vec![Elem {
+                    h: None,
                     labels: Arc::new(Labels::empty()),
                     f,
                     drop_name: false,
@@ -77,6 +80,7 @@ impl Evaluator<'_> {
                 };
                 let out = v
                     .into_iter()
+                    .filter(|e| e.h.is_none())
                     .filter_map(|e| {
                         functions::math::clamp(e.f, min, max).map(|f| Elem {
                             f,
@@ -117,6 +121,7 @@ impl Evaluator<'_> {
                     .into_iter()
                     .map(|e| match kernel.apply(&e.labels) {
                         Some(l) => Elem {
+                            h: e.h.clone(),
                             labels: Arc::new(l),
                             drop_name: e.drop_name && dst != METRIC_NAME,
                             f: e.f,
@@ -139,6 +144,7 @@ impl Evaluator<'_> {
                 let out = v
                     .into_iter()
                     .map(|e| Elem {
+                        h: e.h.clone(),
                         labels: Arc::new(kernel.apply(&e.labels)),
                         drop_name: e.drop_name && dst != METRIC_NAME,
                         f: e.f,
@@ -167,6 +173,11 @@ impl Evaluator<'_> {
             }
             "histogram_quantile" | "histogram_fraction" | "histogram_quantiles" => {
                 self.classic_histogram(c, t)
+            }
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+            | "histogram_stdvar" => {
+                let v = self.arg_vector(c, 0, t)?;
+                Ok(StepValue::Vector(self.histogram_stat(name, v)))
             }
             "absent" => {
                 let v = self.arg_vector(c, 0, t)?;
@@ -281,17 +292,66 @@ impl Evaluator<'_> {
             }
         }
         let vector_pos = arg_pos(c, vector_arg);
+        let (natives, v): (Vec<Elem>, Vec<Elem>) = v.into_iter().partition(|e| e.h.is_some());
         let (groups, warnings) =
             functions::histogram::group_buckets(v.iter().map(|e| (&*e.labels, e.f)));
         for w in warnings {
             self.warn(w, vector_pos);
         }
-        let mut out = Vec::with_capacity(groups.len());
-        for mut g in groups {
+        let mut out = Vec::with_capacity(groups.len() + natives.len());
+        // A classic histogram and a native one with the same labels cannot be
+        // told apart in the output: Prometheus drops both with a warning.
+        let clashing: Vec<&tidemark_model::Labels> = groups
+            .iter()
+            .map(|g| &g.labels)
+            .filter(|l| natives.iter().any(|n| *n.labels == **l))
+            .collect();
+        for l in &clashing {
+            self.warn(
+                functions::native_histogram::notes::mixed_classic_native(l.metric_name()),
+                vector_pos,
+            );
+        }
+        let clashing: Vec<tidemark_model::Labels> = clashing.into_iter().cloned().collect();
+        for e in natives.iter().filter(|e| !clashing.contains(&e.labels)) {
+            let h = e.h.as_ref().expect("partitioned on histograms");
+            match &kind {
+                Kind::Fraction(lower, upper) => {
+                    let f = self.native_fraction(*lower, *upper, e, h, vector_pos);
+                    out.push(Elem {
+                        labels: e.labels.clone(),
+                        f,
+                        h: None,
+                        drop_name: true,
+                    });
+                }
+                Kind::Quantiles(qs, label) => {
+                    for q in qs {
+                        let f = self.native_quantile(*q, e, h, vector_pos);
+                        let labels = match label {
+                            Some(l) => {
+                                let mut b = e.labels.builder();
+                                b.set(l, &functions::go_fmt::openmetrics_float(*q));
+                                Arc::new(b.build())
+                            }
+                            None => e.labels.clone(),
+                        };
+                        out.push(Elem {
+                            labels,
+                            f,
+                            h: None,
+                            drop_name: true,
+                        });
+                    }
+                }
+            }
+        }
+        for mut g in groups.into_iter().filter(|g| !clashing.contains(&g.labels)) {
             match &kind {
                 Kind::Fraction(lower, upper) => {
                     let f = functions::histogram::bucket_fraction(*lower, *upper, &mut g.buckets);
                     out.push(Elem {
+                        h: None,
                         labels: Arc::new(g.labels),
                         f,
                         drop_name: true,
@@ -315,6 +375,7 @@ impl Evaluator<'_> {
                             None => g.labels.clone(),
                         };
                         out.push(Elem {
+                            h: None,
                             labels: Arc::new(labels),
                             f,
                             drop_name: true,
@@ -356,10 +417,14 @@ impl Evaluator<'_> {
         t: i64,
     ) -> Result<StepValue<'e>, QueryError> {
         let mut matrix = None;
+        let mut matrix_arg = 0;
         let mut scalars = Vec::new();
         for (i, a) in c.args.iter().enumerate() {
             match self.eval(a, t)? {
-                StepValue::Matrix(m) if matrix.is_none() => matrix = Some(m),
+                StepValue::Matrix(m) if matrix.is_none() => {
+                    matrix = Some(m);
+                    matrix_arg = i;
+                }
                 StepValue::Scalar(v) => scalars.push(v),
                 other => {
                     return Err(QueryError::BadData(format!(
@@ -395,6 +460,19 @@ impl Evaluator<'_> {
         };
         let mut out = Vec::with_capacity(m.series.len());
         for s in &m.series {
+            let outcome = self.histogram_range_call(
+                c,
+                s,
+                m.range_start,
+                m.range_end,
+                m.mode == RangeMode::Plain,
+                s.drop_name || !keep_name,
+                arg_pos(c, matrix_arg),
+            );
+            if let RangeOutcome::Done(e) = outcome {
+                out.extend(e);
+                continue;
+            }
             let w = RangeWindow {
                 points: &s.points,
                 start_timestamps: s.start_timestamps,
@@ -417,6 +495,7 @@ impl Evaluator<'_> {
             }
             if let Some(f) = kernel(&w, &scalars)? {
                 out.push(Elem {
+                    h: None,
                     labels: s.labels.clone(),
                     f,
                     drop_name: s.drop_name || !keep_name,
@@ -434,6 +513,7 @@ impl Evaluator<'_> {
                 v.into_iter()
                     .map(|(e, ts)| Elem {
                         f: ts as f64 / 1000.0,
+                        h: None,
                         drop_name: true,
                         ..e
                     })
@@ -445,6 +525,7 @@ impl Evaluator<'_> {
             v.into_iter()
                 .map(|e| Elem {
                     f: t as f64 / 1000.0,
+                    h: None,
                     drop_name: true,
                     ..e
                 })
@@ -479,8 +560,10 @@ fn arg_pos(c: &Call, i: usize) -> crate::ast::Pos {
 }
 
 /// Applies a per-element float function; the result no longer carries the metric name.
+/// Histogram samples have no float to apply it to and are left out.
 fn map_values(v: Vec<Elem>, f: impl Fn(f64) -> f64) -> Vec<Elem> {
     v.into_iter()
+        .filter(|e| e.h.is_none())
         .map(|e| Elem {
             f: f(e.f),
             drop_name: true,
@@ -497,6 +580,7 @@ fn absent_labels(arg: &Expr) -> Vec<Elem> {
         Expr::MatrixSelector(ms) => &ms.vs.matchers,
         _ => {
             return vec![Elem {
+                h: None,
                 labels: Arc::new(Labels::empty()),
                 f: 1.0,
                 drop_name: false,
@@ -519,6 +603,7 @@ fn absent_labels(arg: &Expr) -> Vec<Elem> {
         }
     }
     vec![Elem {
+        h: None,
         labels: Arc::new(Labels::from_pairs(pairs)),
         f: 1.0,
         drop_name: false,

@@ -101,6 +101,7 @@ impl Evaluator<'_> {
                 }
             }
             out.push(Elem {
+                h: e.h.clone(),
                 labels: Arc::new(b.build()),
                 f: e.f,
                 drop_name: e.drop_name,

@@ -8,8 +8,10 @@
 mod aggregate;
 mod binary;
 mod calls;
+mod histogram_binop;
 mod info;
 mod labels_util;
+mod native_calls;
 mod selectors;
 mod subquery;
 #[cfg(test)]
@@ -22,11 +24,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use tidemark_model::Labels;
+use tidemark_model::{FloatHistogram, Labels};
 
 use crate::ast::{AtModifier, DurationExpr, DurationOp, Expr, Pos, RangeMode};
 use crate::engine::{EngineOptions, QueryContext};
-use crate::value::{FPoint, InstantSample, QueryError, QueryResult, RangeSeries, Value};
+use crate::value::{FPoint, HPoint, InstantSample, QueryError, QueryResult, RangeSeries, Value};
 use crate::Queryable;
 
 pub(crate) use selectors::SeriesData;
@@ -35,7 +37,10 @@ pub(crate) use selectors::SeriesData;
 #[derive(Debug, Clone)]
 pub(crate) struct Elem {
     pub labels: Arc<Labels>,
+    /// The float value; meaningless when `h` is set.
     pub f: f64,
+    /// A native histogram sample instead of a float.
+    pub h: Option<Arc<FloatHistogram>>,
     /// Delayed `__name__` removal (Prometheus 3.x): the name stays for matching and
     /// grouping and is removed when the result leaves the engine.
     pub drop_name: bool,
@@ -49,6 +54,8 @@ pub(crate) struct RangeElem<'e> {
     /// Start timestamps of `points`, index for index, or empty when unknown (always
     /// for computed series: subqueries cut them off, as in Prometheus).
     pub start_timestamps: &'e [i64],
+    /// Native histogram points, apart from the floats (a series may hold both).
+    pub hpoints: Cow<'e, [HPoint]>,
     pub drop_name: bool,
 }
 
@@ -224,7 +231,7 @@ impl<'a> Evaluator<'a> {
             Expr::Neg(inner) => Ok(match self.eval(inner, t)? {
                 StepValue::Scalar(v) => StepValue::Scalar(-v),
                 StepValue::Vector(v) => StepValue::Vector(
-                    v.into_iter().map(|e| Elem { f: -e.f, drop_name: true, ..e }).collect(),
+                    v.into_iter().map(negate).collect(),
                 ),
                 other => {
                     return Err(QueryError::BadData(format!(
@@ -280,7 +287,7 @@ impl<'a> Evaluator<'a> {
                     out.push(RangeSeries {
                         labels,
                         floats: s.points.into_owned(),
-                        histograms: Vec::new(),
+                        histograms: s.hpoints.into_owned(),
                     });
                 }
                 out.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -304,24 +311,29 @@ impl<'a> Evaluator<'a> {
             .collect();
         // Keyed by shared label sets: most elements carry the `Arc` of their stored
         // series, so collecting points clones no labels.
-        let mut series: HashMap<Arc<Labels>, Vec<FPoint>> = HashMap::new();
+        let mut series: HashMap<Arc<Labels>, (Vec<FPoint>, Vec<HPoint>)> = HashMap::new();
         let mut total_points = 0usize;
         let empty = Arc::new(Labels::empty());
         for (t, r) in steps.iter().copied().zip(results) {
             match r? {
                 StepValue::Scalar(v) => {
-                    series.entry(empty.clone()).or_default().push(FPoint { t, f: v });
+                    series.entry(empty.clone()).or_default().0.push(FPoint { t, f: v });
                     total_points += 1;
                 }
                 StepValue::Vector(v) => {
-                    let finals: Vec<(Arc<Labels>, f64)> = v.into_iter().map(|e| (final_labels_arc(&e), e.f)).collect();
+                    let finals: Vec<(Arc<Labels>, Elem)> =
+                        v.into_iter().map(|e| (final_labels_arc(&e), e)).collect();
                     let mut seen = std::collections::HashSet::with_capacity(finals.len());
                     if !finals.iter().all(|(l, _)| seen.insert(&**l)) {
                         return Err(duplicate_labelset());
                     }
                     total_points += finals.len();
-                    for (labels, f) in finals {
-                        series.entry(labels).or_default().push(FPoint { t, f });
+                    for (labels, e) in finals {
+                        let entry = series.entry(labels).or_default();
+                        match e.h {
+                            Some(h) => entry.1.push(HPoint { t, h }),
+                            None => entry.0.push(FPoint { t, f: e.f }),
+                        }
                     }
                 }
                 other => {
@@ -337,15 +349,27 @@ impl<'a> Evaluator<'a> {
         }
         let mut out: Vec<RangeSeries> = series
             .into_iter()
-            .map(|(labels, floats)| RangeSeries {
+            .map(|(labels, (floats, histograms))| RangeSeries {
                 labels: Arc::unwrap_or_clone(labels),
                 floats,
-                histograms: Vec::new(),
+                histograms,
             })
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         let value = Value::Matrix(out);
         Ok(self.take_annotations(value))
+    }
+}
+
+/// Unary minus: floats are negated, histograms scaled by -1.
+fn negate(e: Elem) -> Elem {
+    let h =
+        e.h.map(|h| Arc::new(crate::functions::native_histogram::scale(&h, -1.0)));
+    Elem {
+        f: -e.f,
+        h,
+        drop_name: true,
+        ..e
     }
 }
 
@@ -402,7 +426,7 @@ fn finalize_vector(v: Vec<Elem>, t: i64) -> Result<Vec<InstantSample>, QueryErro
             labels,
             t,
             f: e.f,
-            h: None,
+            h: e.h,
         });
     }
     Ok(out)

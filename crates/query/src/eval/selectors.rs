@@ -10,7 +10,7 @@ use tidemark_model::{is_stale_nan, Labels};
 
 use super::{Elem, Evaluator, Matrix, RangeElem};
 use crate::ast::{Expr, MatrixSelector, RangeMode, VectorSelector};
-use crate::value::{FPoint, QueryError};
+use crate::value::{FPoint, HPoint, QueryError};
 use crate::{Queryable, SelectedSeries};
 
 /// One fetched series: its labels and its points sorted by time.
@@ -23,6 +23,9 @@ pub(crate) struct SeriesData {
     /// Start (created) timestamps of `points`, index for index, or empty when the
     /// source knows none; 0 entries are unknown too. Read by the counter functions.
     pub start_timestamps: Vec<i64>,
+    /// Native histogram samples, sorted by time. Stale markers are floats, so they
+    /// live in `points` even for histogram series.
+    pub hpoints: Vec<HPoint>,
 }
 
 /// What one selector node needs from storage: `(mint, maxt]` over all steps.
@@ -49,7 +52,15 @@ pub(super) fn prefetch(
         let mut data = Vec::with_capacity(series.len());
         for s in series {
             let (points, start_timestamps) = float_points(&s, need.keep_stale);
-            loaded += points.len();
+            let hpoints: Vec<HPoint> = s
+                .histograms
+                .into_iter()
+                .map(|x| HPoint {
+                    t: x.timestamp,
+                    h: Arc::new(x.histogram),
+                })
+                .collect();
+            loaded += points.len() + hpoints.len();
             if loaded > ev.opts.max_samples {
                 return Err(super::too_many_samples());
             }
@@ -57,6 +68,7 @@ pub(super) fn prefetch(
                 labels: Arc::new(s.labels),
                 points,
                 start_timestamps,
+                hpoints,
             });
         }
         data.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -224,8 +236,25 @@ impl Evaluator<'_> {
         let lookback = self.opts.lookback_delta_ms;
         let mut out = Vec::new();
         for s in self.series_of(vs.id) {
-            // Last point at or before ref_t, inside (ref_t - lookback, ref_t].
+            // The newest histogram at or before ref_t wins over an older float (or
+            // stale marker); then the float logic below does not apply.
             let idx = s.points.partition_point(|p| p.t <= ref_t);
+            let hidx = s.hpoints.partition_point(|p| p.t <= ref_t);
+            if hidx > 0 {
+                let hp = &s.hpoints[hidx - 1];
+                if (idx == 0 || s.points[idx - 1].t < hp.t) && hp.t > ref_t - lookback {
+                    out.push((
+                        Elem {
+                            labels: s.labels.clone(),
+                            f: 0.0,
+                            h: Some(hp.h.clone()),
+                            drop_name: false,
+                        },
+                        hp.t,
+                    ));
+                    continue;
+                }
+            }
             if idx == 0 {
                 continue;
             }
@@ -243,6 +272,7 @@ impl Evaluator<'_> {
                     let f = p.f + (n.f - p.f) * (ref_t - p.t) as f64 / (n.t - p.t) as f64;
                     out.push((
                         Elem {
+                            h: None,
                             labels: s.labels.clone(),
                             f,
                             drop_name: false,
@@ -254,6 +284,7 @@ impl Evaluator<'_> {
             }
             out.push((
                 Elem {
+                    h: None,
                     labels: s.labels.clone(),
                     f: p.f,
                     drop_name: false,
@@ -289,6 +320,9 @@ impl Evaluator<'_> {
         let range_start = ref_t - range;
         let mut series = Vec::new();
         for s in self.series_of(ms.vs.id) {
+            let hlo = s.hpoints.partition_point(|p| p.t <= range_start);
+            let hhi = s.hpoints.partition_point(|p| p.t <= ref_t);
+            let hpoints: &[HPoint] = &s.hpoints[hlo..hhi];
             let mut lo = s.points.partition_point(|p| p.t <= range_start);
             let mut hi = s.points.partition_point(|p| p.t <= ref_t);
             match ms.mode {
@@ -308,6 +342,15 @@ impl Evaluator<'_> {
                 }
             }
             if lo >= hi {
+                if !hpoints.is_empty() {
+                    series.push(RangeElem {
+                        labels: s.labels.clone(),
+                        points: Cow::Borrowed(&[]),
+                        start_timestamps: &[],
+                        hpoints: Cow::Borrowed(hpoints),
+                        drop_name: false,
+                    });
+                }
                 continue;
             }
             // A smoothed window needs data on both sides of its boundaries: points
@@ -321,6 +364,7 @@ impl Evaluator<'_> {
                 labels: s.labels.clone(),
                 points: Cow::Borrowed(&s.points[lo..hi]),
                 start_timestamps: s.start_timestamps.get(lo..hi).unwrap_or(&[]),
+                hpoints: Cow::Borrowed(hpoints),
                 drop_name: false,
             });
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{Elem, Evaluator, Matrix, RangeElem, StepValue};
 use crate::ast::{RangeMode, Subquery};
-use crate::value::{FPoint, QueryError};
+use crate::value::{FPoint, HPoint, QueryError};
 
 impl Evaluator<'_> {
     pub(crate) fn subquery<'e>(&'e self, sq: &Subquery, t: i64) -> Result<Matrix<'e>, QueryError> {
@@ -39,27 +39,35 @@ impl Evaluator<'_> {
             ts += step;
         }
         let mut order: Vec<(Arc<tidemark_model::Labels>, bool)> = Vec::new();
-        let mut points: HashMap<(Arc<tidemark_model::Labels>, bool), Vec<FPoint>> = HashMap::new();
+        type Points = (Vec<FPoint>, Vec<HPoint>);
+        let mut points: HashMap<(Arc<tidemark_model::Labels>, bool), Points> = HashMap::new();
         while ts <= range_end {
             self.check_alive()?;
             for e in self.subquery_step(sq, ts)?.iter() {
                 let key = (e.labels.clone(), e.drop_name);
                 let entry = points.entry(key.clone()).or_insert_with(|| {
                     order.push(key);
-                    Vec::new()
+                    Points::default()
                 });
-                entry.push(FPoint { t: ts, f: e.f });
+                match &e.h {
+                    Some(h) => entry.1.push(HPoint {
+                        t: ts,
+                        h: h.clone(),
+                    }),
+                    None => entry.0.push(FPoint { t: ts, f: e.f }),
+                }
             }
             ts += step;
         }
         let series = order
             .into_iter()
             .map(|key| {
-                let pts = points.remove(&key).unwrap_or_default();
+                let (pts, hpts) = points.remove(&key).unwrap_or_default();
                 RangeElem {
                     labels: key.0,
                     points: Cow::Owned(pts),
                     start_timestamps: &[],
+                    hpoints: Cow::Owned(hpts),
                     drop_name: key.1,
                 }
             })
@@ -85,6 +93,7 @@ impl Evaluator<'_> {
         let v = match self.eval(&sq.expr, ts)? {
             StepValue::Vector(v) => v,
             StepValue::Scalar(f) => vec![Elem {
+                h: None,
                 labels: Arc::new(tidemark_model::Labels::empty()),
                 f,
                 drop_name: false,

@@ -51,7 +51,7 @@ pub(crate) fn bad_bucket_label_warning(metric_name: Option<&str>, le_value: &str
     with_metric_name(&base, metric_name)
 }
 
-fn with_metric_name(base: &str, metric_name: Option<&str>) -> String {
+pub(crate) fn with_metric_name(base: &str, metric_name: Option<&str>) -> String {
     match metric_name.filter(|n| !n.is_empty()) {
         Some(n) => format!("{base} for metric name {n:?}"),
         None => base.to_string(),

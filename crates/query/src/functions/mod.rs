@@ -20,7 +20,7 @@
 //!
 //! Semantics follow Prometheus 3.x (checked against the upstream `.test` files,
 //! and against a local Prometheus through `promtool` in `promtool_oracle`).
-//! Native histograms are not handled here.
+//! Native histogram kernels live in [`native_histogram`].
 
 pub(crate) mod annotations;
 pub(crate) mod counting;
@@ -30,6 +30,7 @@ pub(crate) mod histogram;
 pub(crate) mod kahan;
 pub(crate) mod labels;
 pub(crate) mod math;
+pub(crate) mod native_histogram;
 pub(crate) mod over_time;
 #[cfg(test)]
 mod promtool_oracle;

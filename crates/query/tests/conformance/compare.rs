@@ -86,8 +86,14 @@ pub fn histograms_match(expected: &HistogramValue, actual: &FloatHistogram) -> R
             return Err(format!("{name} buckets {em:?} != {am:?}"));
         }
     }
-    if expected.hint.is_some() {
-        return Err("expected a counter reset hint, which query results do not carry".to_string());
+    if let Some(hint) = expected.hint {
+        let want = super::histogram::model_hint(hint);
+        if want != actual.counter_reset_hint {
+            return Err(format!(
+                "counter reset hint {want:?} != {:?}",
+                actual.counter_reset_hint
+            ));
+        }
     }
     Ok(())
 }

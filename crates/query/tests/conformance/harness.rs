@@ -10,7 +10,6 @@ use super::at_rewrite::{pin_selectors, AtRewrite};
 use super::compare::{check_matrix_sorted, compare_result, compare_scalar, compare_vector};
 use super::memory::MemoryStore;
 use super::script::{AnnotationExpect, Command, EvalCmd, EvalMode, Expected};
-use super::series::Slot;
 
 /// The engine under test.
 pub trait QueryEngine: Sync {
@@ -34,7 +33,8 @@ pub trait QueryEngine: Sync {
 pub enum Verdict {
     Passed,
     Failed(String),
-    /// Cannot be judged here (reads native histograms, which `Queryable` cannot carry).
+    /// Not judged (kept for runners that cannot evaluate a statement).
+    #[allow(dead_code)]
     Skipped(String),
     /// Listed in exclusions.tsv.
     Excluded(String),
@@ -78,19 +78,7 @@ pub fn run_commands(
     reports
 }
 
-fn expects_histograms(cmd: &EvalCmd) -> bool {
-    match &cmd.expected {
-        Expected::Series(list) => list.iter().any(|s| {
-            s.slots
-                .iter()
-                .any(|slot| matches!(slot, Slot::Histogram(_)))
-        }),
-        _ => false,
-    }
-}
-
 fn judge(cmd: &EvalCmd, store: &MemoryStore, engine: &dyn QueryEngine) -> StatementReport {
-    store.reset_histogram_flag();
     let mut run = StatementRun {
         cmd,
         store,
@@ -106,13 +94,9 @@ fn judge(cmd: &EvalCmd, store: &MemoryStore, engine: &dyn QueryEngine) -> Statem
         Err(format!("engine panicked: {msg}"))
     });
     let annotations_checked = cmd.warn.is_checked() || cmd.info.is_checked();
-    let verdict = if store.read_histograms() || expects_histograms(cmd) {
-        Verdict::Skipped("needs native histograms".to_string())
-    } else {
-        match outcome {
-            Ok(()) => Verdict::Passed,
-            Err(e) => Verdict::Failed(e),
-        }
+    let verdict = match outcome {
+        Ok(()) => Verdict::Passed,
+        Err(e) => Verdict::Failed(e),
     };
     let judged = matches!(verdict, Verdict::Passed | Verdict::Failed(_));
     StatementReport {
@@ -471,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn panics_and_histogram_reads_are_reported() {
+    fn panics_are_reported_and_histogram_statements_judged() {
         let engine = FakeEngine {
             answer: Box::new(|_, _, _| panic!("kaput")),
             calls: Mutex::new(vec![]),
@@ -482,9 +466,9 @@ mod tests {
             "load 1m\n  h {{count:1}}\n\neval instant at 0 h\n  h {{count:1}}\n",
             &engine,
         );
-        assert_eq!(
-            reports[0].verdict,
-            Verdict::Skipped("needs native histograms".to_string())
+        assert!(
+            matches!(&reports[0].verdict, Verdict::Failed(m) if m.contains("kaput")),
+            "native histogram statements are evaluated like any other"
         );
     }
 }

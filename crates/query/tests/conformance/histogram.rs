@@ -1,8 +1,7 @@
 //! Native histogram literals `{{schema:0 sum:5 count:4 buckets:[1 2 1]}}` (FORMAT.md §3.3).
 //!
-//! The `Queryable` contract carries float samples only, so histograms never reach the
-//! engine; they are parsed so that files load completely and so that the runner can tell
-//! exactly which statements depend on them.
+//! Parsed into `tidemark_model::FloatHistogram` (with its counter reset hint), which
+//! the in-memory store hands to the engine.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +17,7 @@ pub enum CounterResetHint {
     Gauge,
 }
 
-/// A histogram plus the counter reset hint, which `FloatHistogram` does not model.
+/// A histogram plus whether the literal spelled out its counter reset hint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramValue {
     pub h: FloatHistogram,
@@ -126,6 +125,9 @@ fn parse_histogram_literal(body: &str) -> Result<HistogramValue, String> {
             _ => return Err(format!("unknown histogram key {key:?} in {body:?}")),
         }
     }
+    if let Some(hint) = hint {
+        h.counter_reset_hint = model_hint(hint);
+    }
     if !buckets.is_empty() {
         h.positive_spans = vec![BucketSpan {
             offset,
@@ -141,6 +143,17 @@ fn parse_histogram_literal(body: &str) -> Result<HistogramValue, String> {
         h.negative_buckets = n_buckets;
     }
     Ok(HistogramValue { h, hint })
+}
+
+/// The model's hint for a parsed `counter_reset_hint` value.
+pub fn model_hint(hint: CounterResetHint) -> tidemark_model::CounterResetHint {
+    use tidemark_model::CounterResetHint as M;
+    match hint {
+        CounterResetHint::Unknown => M::Unknown,
+        CounterResetHint::Reset => M::CounterReset,
+        CounterResetHint::NotReset => M::NotCounterReset,
+        CounterResetHint::Gauge => M::Gauge,
+    }
 }
 
 fn parse_list(value: &str) -> Result<Vec<f64>, String> {

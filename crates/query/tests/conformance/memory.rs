@@ -1,17 +1,18 @@
 //! An in-memory [`Queryable`] holding the series of the current `load` scope.
 //!
-//! The `Queryable` contract carries float samples only. Histogram samples are kept so
-//! that the runner knows, per statement, whether a query read any (FORMAT.md §8: "a
-//! statement is NH if any series read by the query contains a histogram sample"); such
-//! statements cannot be judged and are reported as skipped.
+//! Floats and native histograms are kept per timestamp (a slot holds one or the
+//! other) and returned through `SelectedSeries`, so histogram statements are judged
+//! like float ones.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use tidemark_model::{HistogramSample, Labels, Matcher, Sample, METRIC_NAME};
+use tidemark_model::{
+    BucketSpan, CounterResetHint, FloatHistogram, HistogramSample, Labels, Matcher, Sample,
+    METRIC_NAME,
+};
 use tidemark_query::{QueryError, Queryable, SelectedSeries};
 
-use super::histogram::{nhcb_from_classic, HistogramValue};
+use super::histogram::{bucket_map, nhcb_from_classic, HistogramValue};
 use super::script::LoadCmd;
 use super::series::{parse_number, Slot};
 
@@ -32,6 +33,28 @@ impl StoredSeries {
     fn put_histogram(&mut self, t: i64, h: HistogramValue) {
         self.floats.remove(&t);
         self.histograms.insert(t, h);
+    }
+
+    /// The histogram at `t` with the counter reset hint Prometheus' TSDB would
+    /// return: an unknown hint becomes `NotCounterReset` when the previous sample
+    /// is a histogram of the same layout that `t` continues (same TSDB chunk);
+    /// the first histogram of a chunk keeps `Unknown`.
+    fn histogram_as_read(&self, t: i64) -> FloatHistogram {
+        let mut h = self.histograms[&t].h.clone();
+        if h.counter_reset_hint != CounterResetHint::Unknown {
+            return h;
+        }
+        let prev_float = self.floats.range(..t).next_back().map(|(&pt, _)| pt);
+        let Some((&pt, prev)) = self.histograms.range(..t).next_back() else {
+            return h;
+        };
+        if prev_float.is_some_and(|ft| ft > pt) {
+            return h;
+        }
+        if continues_in_chunk(&prev.h, &h) {
+            h.counter_reset_hint = CounterResetHint::NotCounterReset;
+        }
+        h
     }
 
     /// Records (or, for `None`, forgets) the start timestamp of the sample at `t`.
@@ -57,10 +80,39 @@ impl StoredSeries {
     }
 }
 
+/// Whether TSDB would append `cur` to the chunk holding `prev`: same kind, same
+/// bucket layout, and no count or bucket went down (a counter reset).
+fn continues_in_chunk(prev: &FloatHistogram, cur: &FloatHistogram) -> bool {
+    if prev.counter_reset_hint == CounterResetHint::Gauge
+        || prev.schema != cur.schema
+        || prev.zero_threshold != cur.zero_threshold
+        || prev.custom_values != cur.custom_values
+        || cur.count < prev.count
+        || cur.zero_count < prev.zero_count
+    {
+        return false;
+    }
+    let no_bucket_dropped = |ps: &[BucketSpan], pc: &[f64], cs: &[BucketSpan], cc: &[f64]| {
+        let (p, c) = (bucket_map(ps, pc), bucket_map(cs, cc));
+        p.iter()
+            .all(|(i, pv)| c.get(i).copied().unwrap_or(0.0) >= *pv)
+    };
+    no_bucket_dropped(
+        &prev.positive_spans,
+        &prev.positive_buckets,
+        &cur.positive_spans,
+        &cur.positive_buckets,
+    ) && no_bucket_dropped(
+        &prev.negative_spans,
+        &prev.negative_buckets,
+        &cur.negative_spans,
+        &cur.negative_buckets,
+    )
+}
+
 #[derive(Default)]
 pub struct MemoryStore {
     series: BTreeMap<Labels, StoredSeries>,
-    read_histograms: AtomicBool,
 }
 
 impl MemoryStore {
@@ -160,16 +212,6 @@ impl MemoryStore {
             }
         }
     }
-
-    /// Forgets whether histograms were read; call before each statement.
-    pub fn reset_histogram_flag(&self) {
-        self.read_histograms.store(false, Ordering::Relaxed);
-    }
-
-    /// Whether a query since the last reset selected a series with histogram samples.
-    pub fn read_histograms(&self) -> bool {
-        self.read_histograms.load(Ordering::Relaxed)
-    }
 }
 
 impl Queryable for MemoryStore {
@@ -193,14 +235,11 @@ impl Queryable for MemoryStore {
             let histograms: Vec<HistogramSample> = stored
                 .histograms
                 .range(start_ms..=end_ms)
-                .map(|(&t, h)| HistogramSample {
+                .map(|(&t, _)| HistogramSample {
                     timestamp: t,
-                    histogram: h.h.clone(),
+                    histogram: stored.histogram_as_read(t),
                 })
                 .collect();
-            if !histograms.is_empty() {
-                self.read_histograms.store(true, Ordering::Relaxed);
-            }
             let floats: Vec<Sample> = stored
                 .floats
                 .range(start_ms..=end_ms)
@@ -266,19 +305,19 @@ mod tests {
     }
 
     #[test]
-    fn flags_reads_of_histogram_series() {
+    fn mixed_series_return_floats_and_histograms_apart() {
         let store = store_from("load 1m\n  h {{count:1}} 2\n  f 1 1\n");
-        store.reset_histogram_flag();
         let got = store
             .select(&[Matcher::equal("__name__", "f")], 0, 60_000)
             .unwrap();
         assert_eq!(got.len(), 1);
-        assert!(!store.read_histograms());
+        assert!(got[0].histograms.is_empty());
         let got = store
             .select(&[Matcher::equal("__name__", "h")], 0, 60_000)
             .unwrap();
         assert_eq!(got[0].floats, vec![Sample::new(60_000, 2.0)]);
-        assert!(store.read_histograms());
+        assert_eq!(got[0].histograms.len(), 1);
+        assert_eq!(got[0].histograms[0].timestamp, 0);
     }
 
     #[test]
@@ -286,14 +325,12 @@ mod tests {
         let store = store_from(
             "load_with_nhcb 1m\n  x_bucket{le=\"1\"} 1\n  x_bucket{le=\"+Inf\"} 3\n  x_bucket{le=\"bad\"} 9\n  x_count 3\n  x_sum 2\n",
         );
-        store.reset_histogram_flag();
         let got = store
             .select(&[Matcher::equal("__name__", "x")], 0, 0)
             .unwrap();
         assert_eq!(got.len(), 1);
         assert!(got[0].floats.is_empty());
         assert_eq!(got[0].histograms.len(), 1);
-        assert!(store.read_histograms());
         let h = &store.series[&Labels::from_pairs([("__name__", "x")])].histograms[&0].h;
         assert_eq!((h.schema, h.count, h.sum), (-53, 3.0, 2.0));
         assert_eq!(h.custom_values, vec![1.0]);
@@ -330,11 +367,13 @@ mod tests {
 
     #[test]
     fn a_later_line_without_st_drops_the_earlier_start_timestamps() {
-        let store = store_from("load 1m
+        let store = store_from(
+            "load 1m
   m@st -1s
   m 1
   m 2
-");
+",
+        );
         let got = store
             .select(&[Matcher::equal("__name__", "m")], 0, 0)
             .unwrap();

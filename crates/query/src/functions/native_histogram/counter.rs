@@ -1,0 +1,256 @@
+//! Counter semantics of native histograms: reset detection and the
+//! `rate`/`increase`/`delta`/`irate`/`idelta` family over histogram samples.
+
+use tidemark_model::{CounterResetHint, FloatHistogram};
+
+use super::arith::{self, Incompatible, Layout};
+use super::buckets::uses_custom_buckets;
+use crate::value::HPoint;
+
+/// What the histogram rate functions report next to (or instead of) a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// Exponential and custom buckets in one window: no result.
+    MixedExponentialCustom,
+    /// A counter function read a gauge histogram.
+    NotCounter,
+    /// A gauge function read a counter histogram.
+    NotGauge,
+    /// Custom bucket bounds differed and were reduced to the shared ones.
+    CustomBucketsReconciled,
+}
+
+/// Whether a counter reset happened between `prev` and `cur` (Prometheus'
+/// `DetectReset`): the producer's hint decides if it is definite, otherwise any
+/// sign that `cur` cannot be a continuation of `prev` counts as a reset.
+pub(crate) fn detect_reset(cur: &FloatHistogram, prev: &FloatHistogram) -> bool {
+    match cur.counter_reset_hint {
+        CounterResetHint::CounterReset => return true,
+        CounterResetHint::NotCounterReset => return false,
+        CounterResetHint::Unknown | CounterResetHint::Gauge => {}
+    }
+    if cur.count < prev.count {
+        return true;
+    }
+    if uses_custom_buckets(cur) != uses_custom_buckets(prev) {
+        return true;
+    }
+    if uses_custom_buckets(cur) {
+        if cur.custom_values != prev.custom_values {
+            return true;
+        }
+    } else if cur.schema > prev.schema || cur.zero_threshold < prev.zero_threshold {
+        return true;
+    }
+    let mut p = Layout::of(prev);
+    let c = Layout::of(cur);
+    if !uses_custom_buckets(cur) {
+        p.reduce_to(cur.schema);
+        let (prev_zero, needed) = p.zero_count_for(cur.zero_threshold);
+        if needed != cur.zero_threshold || cur.zero_count < prev_zero {
+            return true;
+        }
+        p.widen_zero_bucket(cur.zero_threshold);
+    }
+    for (cm, pm) in [(&c.positive, &p.positive), (&c.negative, &p.negative)] {
+        for (i, &pc) in pm {
+            if cm.get(i).copied().unwrap_or(0.0) < pc {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Which function of the family is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Delta,
+    Increase,
+    Rate,
+}
+
+/// Prometheus' extrapolated `rate`/`increase`/`delta` over the histogram points
+/// of a left-open window. `None` for fewer than two points or incompatible
+/// layouts (then a note says why).
+pub(crate) fn extrapolated(
+    points: &[HPoint],
+    range_start_ms: i64,
+    range_end_ms: i64,
+    kind: Kind,
+    notes: &mut Vec<Note>,
+) -> Option<FloatHistogram> {
+    if points.len() < 2 {
+        return None;
+    }
+    let is_counter = kind != Kind::Delta;
+    let mut h = raw_increase(points, is_counter, notes)?;
+    let (first, last) = (&points[0], &points[points.len() - 1]);
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg_gap = sampled / (points.len() - 1) as f64;
+    let threshold = avg_gap * 1.1;
+    let mut to_start = (first.t - range_start_ms) as f64 / 1000.0;
+    let mut to_end = (range_end_ms - last.t) as f64 / 1000.0;
+    if to_start >= threshold {
+        to_start = avg_gap / 2.0;
+    }
+    if is_counter && h.count > 0.0 && first.h.count >= 0.0 {
+        // Do not extrapolate below the point where the count would be zero.
+        let to_zero = sampled * (first.h.count / h.count);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg_gap / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if kind == Kind::Rate {
+        factor /= (range_end_ms - range_start_ms) as f64 / 1000.0;
+    }
+    h = arith::scale(&h, factor);
+    h.counter_reset_hint = CounterResetHint::Gauge;
+    Some(h)
+}
+
+/// `last - first`, plus for counters the value before every reset.
+fn raw_increase(
+    points: &[HPoint],
+    is_counter: bool,
+    notes: &mut Vec<Note>,
+) -> Option<FloatHistogram> {
+    let (first, last) = (&points[0].h, &points[points.len() - 1].h);
+    let custom = uses_custom_buckets(first);
+    if points.iter().any(|p| uses_custom_buckets(&p.h) != custom) {
+        notes.push(Note::MixedExponentialCustom);
+        return None;
+    }
+    if is_counter {
+        if points
+            .iter()
+            .any(|p| p.h.counter_reset_hint == CounterResetHint::Gauge)
+        {
+            notes.push(Note::NotCounter);
+        }
+    } else if first.counter_reset_hint != CounterResetHint::Gauge
+        || last.counter_reset_hint != CounterResetHint::Gauge
+    {
+        notes.push(Note::NotGauge);
+    }
+    let mut reconciled = false;
+    let mut combine = |r: Result<arith::Combined, Incompatible>| -> Option<FloatHistogram> {
+        let c = r.ok()?;
+        reconciled |= c.custom_buckets_reconciled;
+        Some(c.h)
+    };
+    let mut h = combine(arith::sub(last, first))?;
+    if is_counter {
+        for w in points.windows(2) {
+            if detect_reset(&w[1].h, &w[0].h) {
+                h = combine(arith::add(&h, &w[0].h))?;
+            }
+        }
+    }
+    if reconciled {
+        notes.push(Note::CustomBucketsReconciled);
+    }
+    h.counter_reset_hint = CounterResetHint::Gauge;
+    Some(h)
+}
+
+/// `irate` (`per_second`) or `idelta` over the last two histogram samples.
+pub(crate) fn instant(
+    prev: &HPoint,
+    last: &HPoint,
+    per_second: bool,
+    notes: &mut Vec<Note>,
+) -> Option<FloatHistogram> {
+    let gauge = |p: &HPoint| p.h.counter_reset_hint == CounterResetHint::Gauge;
+    if per_second && (gauge(prev) || gauge(last)) {
+        notes.push(Note::NotCounter);
+    }
+    if !per_second && !(gauge(prev) && gauge(last)) {
+        notes.push(Note::NotGauge);
+    }
+    let mut h = if per_second && detect_reset(&last.h, &prev.h) {
+        (*last.h).clone()
+    } else {
+        match arith::sub(&last.h, &prev.h) {
+            Ok(c) => c.h,
+            Err(Incompatible::MixedSchemas) => {
+                notes.push(Note::MixedExponentialCustom);
+                return None;
+            }
+        }
+    };
+    if per_second {
+        h = arith::divide(&h, (last.t - prev.t) as f64 / 1000.0);
+    }
+    h.counter_reset_hint = CounterResetHint::Gauge;
+    Some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tidemark_model::BucketSpan;
+
+    fn point(t: i64, buckets: &[f64]) -> HPoint {
+        let count = buckets.iter().sum();
+        HPoint {
+            t,
+            h: Arc::new(FloatHistogram {
+                count,
+                sum: count,
+                positive_spans: vec![BucketSpan {
+                    offset: 0,
+                    length: buckets.len() as u32,
+                }],
+                positive_buckets: buckets.to_vec(),
+                ..FloatHistogram::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn reset_detection_reads_hints_then_buckets() {
+        let a = point(0, &[2.0, 2.0]).h;
+        let b = point(0, &[3.0, 1.0]).h; // same count, one bucket dropped
+        assert!(detect_reset(&b, &a));
+        assert!(!detect_reset(&a, &a));
+        let mut hinted = (*b).clone();
+        hinted.counter_reset_hint = CounterResetHint::NotCounterReset;
+        assert!(!detect_reset(&hinted, &a));
+        let mut coarser = (*a).clone();
+        coarser.schema = 1;
+        assert!(detect_reset(&coarser, &a), "a higher schema is a reset");
+    }
+
+    #[test]
+    fn increase_adds_back_values_before_a_reset_and_extrapolates() {
+        // 0s..60s, 4 samples 20s apart over a 60s window ending at the last one.
+        let pts = vec![
+            point(0, &[1.0]),
+            point(20_000, &[2.0]),
+            point(40_000, &[1.0]),
+            point(60_000, &[2.0]),
+        ];
+        let mut notes = Vec::new();
+        let h = extrapolated(&pts, -1, 60_000, Kind::Increase, &mut notes).unwrap();
+        // raw: (2 - 1) + 2 = 3 over 60s; start gap 0.001s.
+        assert!((h.count - 3.0 * 60.001 / 60.0).abs() < 1e-9, "{}", h.count);
+        assert_eq!(h.counter_reset_hint, CounterResetHint::Gauge);
+        assert!(notes.is_empty());
+        extrapolated(&pts, -1, 60_000, Kind::Delta, &mut notes);
+        assert_eq!(notes, vec![Note::NotGauge]);
+    }
+
+    #[test]
+    fn irate_divides_by_the_sample_gap() {
+        let mut notes = Vec::new();
+        let h = instant(&point(0, &[1.0]), &point(10_000, &[3.0]), true, &mut notes).unwrap();
+        assert_eq!(h.count, 0.2);
+        assert!(notes.is_empty());
+    }
+}
