@@ -12,6 +12,7 @@ use tidemark_model::{Labels, Sample, Tenant, TimeSeries};
 use crate::background::Background;
 use crate::buffer::{Buffer, FrozenBuffer};
 use crate::fsutil::{self, io_err, DirLock};
+use crate::histograms::{FrozenHistograms, HistogramStore};
 use crate::index::SeriesIndex;
 use crate::metrics::{Metrics, RejectReason};
 use crate::part::PartWriter;
@@ -26,6 +27,7 @@ const FORMAT_FILE: &str = "FORMAT";
 /// A frozen buffer waiting to become parts, with the last WAL segment it covers.
 pub(crate) struct PendingFlush {
     pub data: FrozenBuffer,
+    pub histograms: FrozenHistograms,
     pub sealed_segment: u64,
 }
 
@@ -42,14 +44,16 @@ pub(crate) struct Engine {
     pub partitions: Partitions,
     /// Appends hold it shared; a flush holds it exclusively for the instant it seals
     /// the WAL segment and swaps the buffer, so both cut at the same record.
-    ingest_gate: RwLock<()>,
+    pub(crate) ingest_gate: RwLock<()>,
     flush_lock: Mutex<()>,
     /// Serialises merges, retention and snapshots (which must not see parts vanish).
     pub maintenance_lock: Mutex<()>,
     next_part_seq: AtomicU64,
     pub metrics: Metrics,
     closed: AtomicBool,
-    background: Mutex<Option<Background>>,
+    pub(crate) background: Mutex<Option<Background>>,
+    /// Native histogram buffer and the set of series holding histograms.
+    pub histograms: HistogramStore,
 }
 
 impl Engine {
@@ -97,12 +101,19 @@ impl Engine {
                 }
             }
         }
+        let histograms = HistogramStore::open_parts(&partitions, &registry, &index);
 
         let buffer = Buffer::new();
         let cutoff = retention_cutoff(&opts);
         let fsync_on_rotate = opts.fsync != FsyncPolicy::Never;
-        let (wal, replay) = Wal::open(&root.join("wal"), fsync_on_rotate, |rec| {
-            replay_record(&registry, &index, &buffer, cutoff, rec)
+        let (wal, replay) = Wal::open(&root.join("wal"), fsync_on_rotate, |rec| match rec {
+            WalRecord::Histograms { tenant, series } => {
+                Engine::replay_histograms(&registry, &index, &histograms, cutoff, tenant, series)
+            }
+            rec => {
+                histograms.forget_deleted(&registry, &rec);
+                replay_record(&registry, &index, &buffer, cutoff, rec)
+            }
         })?;
         metrics
             .corruptions
@@ -135,6 +146,7 @@ impl Engine {
             metrics,
             closed: AtomicBool::new(false),
             background: Mutex::new(None),
+            histograms,
         });
         // Expired partitions go before anything is served.
         engine.enforce_retention()?;
@@ -239,6 +251,7 @@ impl Engine {
                 let data = self.buffer.take();
                 self.pending.write().push(Arc::new(PendingFlush {
                     data,
+                    histograms: self.histograms.buffer.take(),
                     sealed_segment,
                 }));
             }
@@ -298,7 +311,7 @@ impl Engine {
                 self.partitions.add(day, part);
             }
         }
-        Ok(())
+        self.write_histogram_parts(&p.histograms)
     }
 
     pub(crate) fn delete_series(
@@ -333,6 +346,7 @@ impl Engine {
         self.index.remove_series(&ids);
         for &id in &ids {
             self.buffer.remove_series(id);
+            self.histograms.buffer.remove_series(id);
         }
         self.metrics
             .series_deleted
@@ -425,6 +439,8 @@ fn replay_record(
                 insert_samples(index, buffer, tenant, id, &labels, &samples);
             }
         }
+        // Open hands histogram records to `Engine::replay_histograms` instead.
+        WalRecord::Histograms { .. } => {}
         WalRecord::Delete { tenant, series } => {
             let ids: Vec<SeriesId> = series
                 .iter()

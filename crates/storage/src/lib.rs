@@ -13,6 +13,7 @@ mod background;
 mod buffer;
 mod engine;
 mod fsutil;
+mod histograms;
 mod index;
 mod merge;
 mod metrics;
@@ -34,6 +35,8 @@ use std::time::Duration;
 use tidemark_model::{Labels, Matcher, Tenant, TimeSeries};
 
 use crate::engine::Engine;
+pub use crate::histograms::select::SeriesSamples;
+pub use crate::histograms::HistogramSeries;
 
 /// The version written to `<data>/FORMAT`; bumped on any incompatible on-disk change.
 pub const FORMAT_VERSION: u32 = 2;
@@ -159,6 +162,35 @@ impl Storage {
         end_ms: i64,
     ) -> Result<Vec<TimeSeries>, StorageError> {
         self.engine.select(tenant, matchers, start_ms, end_ms)
+    }
+
+    /// Appends native histogram samples, with the same validation, durability and
+    /// same-timestamp determinism as [`Storage::append`] (the greatest histogram
+    /// under a fixed total order wins; see docs/storage-format.md). A batch holding
+    /// an inconsistent histogram (spans not matching buckets, bad schema) is refused
+    /// whole with [`StorageError::Invalid`].
+    pub fn append_histograms(
+        &self,
+        tenant: Tenant,
+        series: &[HistogramSeries],
+    ) -> Result<AppendStats, StorageError> {
+        self.engine.append_histograms(tenant, series)
+    }
+
+    /// Like [`Storage::select`], returning native histogram samples too. Where one
+    /// series has a float and a histogram at the same timestamp, the histogram wins.
+    pub fn select_with_histograms(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesSamples>, StorageError> {
+        let floats = self.engine.select(tenant, matchers, start_ms, end_ms)?;
+        let histograms = self
+            .engine
+            .select_histograms(tenant, matchers, start_ms, end_ms)?;
+        Ok(histograms::select::join(floats, histograms))
     }
 
     /// Label sets of series matching any of the matcher sets (union), sorted, at most `limit` (0 = no limit).

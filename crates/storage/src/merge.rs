@@ -81,6 +81,7 @@ impl Engine {
     fn pick_forced(&self, parts: &[Arc<Part>]) -> Option<Vec<Arc<Part>>> {
         let needs_rewrite = |p: &Arc<Part>| {
             p.series_ids()
+                .chain(p.histogram_series_ids())
                 .any(|id| self.registry.is_deleted(id) || self.registry.info(id).is_none())
         };
         if parts.len() > 1 || parts.iter().any(needs_rewrite) {
@@ -100,7 +101,10 @@ impl Engine {
 
     fn merge(&self, day: Day, inputs: &[Arc<Part>]) -> Result<(), StorageError> {
         let level = inputs.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
-        let ids: BTreeSet<u64> = inputs.iter().flat_map(|p| p.series_ids()).collect();
+        let ids: BTreeSet<u64> = inputs
+            .iter()
+            .flat_map(|p| p.series_ids().chain(p.histogram_series_ids()))
+            .collect();
         let cutoff = retention_cutoff(&self.opts);
         let dedup = self.dedup_interval_ms();
         let mut writer = PartWriter::create(
@@ -128,6 +132,15 @@ impl Engine {
             samples::apply_dedup_interval(&mut samples, dedup);
             samples.retain(|s| s.timestamp >= cutoff);
             if let Err(e) = writer.add_series(id, &samples) {
+                writer.discard();
+                self.metrics.merge_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+            let histograms = self
+                .merged_histograms(id, inputs)
+                .inspect_err(|e| self.quarantine_from_error(e))
+                .and_then(|h| writer.add_histograms(id, &h));
+            if let Err(e) = histograms {
                 writer.discard();
                 self.metrics.merge_errors.fetch_add(1, Ordering::Relaxed);
                 return Err(e);

@@ -41,6 +41,7 @@
 mod block;
 mod decimal;
 mod error;
+mod histogram;
 mod intseq;
 mod timestamps;
 mod values;
@@ -51,3 +52,6 @@ pub use block::{
     block_sample_count, decode_block, encode_block, FORMAT_VERSION, MAX_BLOCK_SAMPLES,
 };
 pub use error::EncodingError;
+pub use histogram::{
+    decode_histogram_block, encode_histogram_block, MAX_HISTOGRAM_BLOCK_SAMPLES,
+};

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use tidemark_model::Sample;
+use tidemark_model::{HistogramSample, Sample, SampleKind};
 
 use super::{block_index, BlockRef, PartMeta, BLOCKS_FILE, INDEX_FILE, INDEX_MAGIC, META_FILE};
 use crate::encoding;
@@ -17,6 +17,8 @@ pub(crate) struct Part {
     pub dir: PathBuf,
     pub meta: PartMeta,
     index: Vec<BlockRef>,
+    /// Native histogram blocks, kept apart so the float read path never sees them.
+    histogram_index: Vec<BlockRef>,
     blocks: File,
     blocks_path: PathBuf,
     pub size_bytes: u64,
@@ -63,10 +65,14 @@ impl Part {
             }
         }
         let size_bytes = blocks_len + raw.len() as u64;
+        let (histogram_index, index): (Vec<BlockRef>, Vec<BlockRef>) = index
+            .into_iter()
+            .partition(|b| b.kind == SampleKind::Histogram as u8);
         Ok(Part {
             dir: dir.to_path_buf(),
             meta,
             index,
+            histogram_index,
             blocks,
             blocks_path,
             size_bytes,
@@ -153,6 +159,65 @@ impl Part {
                 b.offset,
                 "block contents disagree with the index",
             ));
+        }
+        Ok(())
+    }
+}
+
+/// Native histogram blocks (sample kind 2).
+impl Part {
+    /// Distinct series ids with histogram blocks in this part, ascending.
+    pub(crate) fn histogram_series_ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
+        let mut last = None;
+        self.histogram_index.iter().filter_map(move |b| {
+            (last != Some(b.series)).then(|| {
+                last = Some(b.series);
+                b.series
+            })
+        })
+    }
+
+    /// Appends the series' histogram samples of blocks overlapping `[start, end]`
+    /// (whole blocks, unfiltered) to `out`, verifying checksums and the index.
+    pub(crate) fn read_histograms(
+        &self,
+        series: SeriesId,
+        start: i64,
+        end: i64,
+        out: &mut Vec<HistogramSample>,
+    ) -> Result<(), StorageError> {
+        if self.histogram_index.is_empty() || self.meta.max_ts < start || self.meta.min_ts > end {
+            return Ok(());
+        }
+        let lo = self.histogram_index.partition_point(|b| b.series < series);
+        let hi = self.histogram_index.partition_point(|b| b.series <= series);
+        let mut raw = Vec::new();
+        for b in &self.histogram_index[lo..hi] {
+            if b.max_ts < start || b.min_ts > end {
+                continue;
+            }
+            raw.resize(b.len as usize, 0);
+            self.blocks
+                .read_exact_at(&mut raw, b.offset)
+                .map_err(io_err(&self.blocks_path))?;
+            let bad = |reason: String| corrupt(&self.blocks_path, b.offset, reason);
+            if crc32fast::hash(&raw) != b.crc {
+                return Err(bad("histogram block checksum mismatch".into()));
+            }
+            let first = out.len();
+            encoding::decode_histogram_block(&raw, out)
+                .map_err(|e| bad(format!("undecodable histogram block: {e}")))?;
+            let got = &out[first..];
+            let consistent = got.len() == b.count as usize
+                && got.first().map(|s| s.timestamp) == Some(b.min_ts)
+                && got.last().map(|s| s.timestamp) == Some(b.max_ts)
+                && got.windows(2).all(|w| w[0].timestamp < w[1].timestamp);
+            if !consistent {
+                out.truncate(first);
+                return Err(bad(
+                    "histogram block contents disagree with the index".into()
+                ));
+            }
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use tidemark_model::{Sample, SampleKind};
+use tidemark_model::{HistogramSample, Sample, SampleKind};
 
 use super::{
     block_index, BlockRef, Part, PartMeta, BLOCKS_FILE, INDEX_FILE, INDEX_MAGIC, META_FILE,
@@ -120,6 +120,58 @@ impl PartWriter {
             self.meta.samples += chunk.len() as u64;
             self.index.push(block);
         }
+        Ok(())
+    }
+
+    /// Adds the native histogram samples of one series (sorted by strictly
+    /// increasing timestamp) as blocks of kind `Histogram`. It may directly follow
+    /// [`PartWriter::add_series`] for the same id (a series with floats at some
+    /// timestamps and histograms at others); otherwise ids must ascend as there.
+    pub(crate) fn add_histograms(
+        &mut self,
+        series: SeriesId,
+        samples: &[HistogramSample],
+    ) -> Result<(), StorageError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(
+            self.last_series.is_none_or(|l| l <= series),
+            "series must be added in id order"
+        );
+        debug_assert!(samples.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+        if self.last_series != Some(series) {
+            self.meta.series += 1;
+        }
+        self.last_series = Some(series);
+        self.meta.max_series_id = self.meta.max_series_id.max(series);
+        let first_of_series = self.index.partition_point(|b| b.series < series);
+        for chunk in samples.chunks(encoding::MAX_HISTOGRAM_BLOCK_SAMPLES) {
+            self.scratch.clear();
+            encoding::encode_histogram_block(chunk, &mut self.scratch);
+            let path = self.tmp_dir.join(BLOCKS_FILE);
+            self.blocks
+                .write_all(&self.scratch)
+                .map_err(io_err(&path))?;
+            let block = BlockRef {
+                series,
+                min_ts: chunk[0].timestamp,
+                max_ts: chunk[chunk.len() - 1].timestamp,
+                offset: self.offset,
+                len: self.scratch.len() as u32,
+                count: chunk.len() as u32,
+                crc: crc32fast::hash(&self.scratch),
+                kind: SampleKind::Histogram as u8,
+            };
+            self.offset += self.scratch.len() as u64;
+            self.meta.min_ts = self.meta.min_ts.min(block.min_ts);
+            self.meta.max_ts = self.meta.max_ts.max(block.max_ts);
+            self.meta.samples += chunk.len() as u64;
+            self.index.push(block);
+        }
+        // The index is ordered by (series, min time) whatever the kind; block offsets
+        // need no order (entries store them as signed deltas).
+        self.index[first_of_series..].sort_by_key(|b| b.min_ts);
         Ok(())
     }
 

@@ -227,6 +227,21 @@ impl Wal {
         written
     }
 
+    /// Writes a record that `encode` builds (into a cleared buffer) under the writer
+    /// lock; not yet durable, see [`Wal::append_samples`]. Used by record kinds that
+    /// need no per-segment state (histogram samples).
+    pub(crate) fn append_encoded(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, StorageError> {
+        let mut guard = self.writer.lock();
+        let w = &mut *guard;
+        self.rotate_if_full(w)?;
+        w.raw.clear();
+        encode(&mut w.raw);
+        self.write_record(w)
+    }
+
     /// Writes a delete record (not yet durable); see [`Wal::append_samples`].
     pub(crate) fn append_delete(
         &self,
@@ -437,6 +452,10 @@ mod tests {
                     series: series.clone(),
                 },
                 WalRecord::Delete { tenant, series } => WalRecord::Delete {
+                    tenant: *tenant,
+                    series: series.clone(),
+                },
+                WalRecord::Histograms { tenant, series } => WalRecord::Histograms {
                     tenant: *tenant,
                     series: series.clone(),
                 },

@@ -10,6 +10,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use tidemark_model::{Labels, Sample, Tenant};
 
+use crate::histograms::wal_record as histogram_record;
 use crate::series::SeriesId;
 use crate::wire::{self, Reader, WireError};
 
@@ -28,6 +29,11 @@ pub(crate) enum WalRecord {
     Delete {
         tenant: Tenant,
         series: Vec<Labels>,
+    },
+    /// Native histogram samples (kind 4, see `crate::histograms::wal_record`).
+    Histograms {
+        tenant: Tenant,
+        series: Vec<(Labels, Vec<tidemark_model::HistogramSample>)>,
     },
 }
 
@@ -108,6 +114,13 @@ fn error(reason: &'static str) -> WireError {
 pub(crate) fn decode(raw: &[u8], defs: &mut SegmentDefinitions) -> Result<WalRecord, WireError> {
     let mut r = Reader::new(raw);
     let kind = r.u8()?;
+    if kind == histogram_record::KIND_HISTOGRAMS {
+        let (tenant, series) = histogram_record::decode_after_kind(&mut r)?;
+        if !r.is_empty() {
+            return Err(error("trailing bytes after a WAL record"));
+        }
+        return Ok(WalRecord::Histograms { tenant, series });
+    }
     let tenant = r.tenant()?;
     let n = r.count(1)?;
     let record = match kind {
