@@ -20,7 +20,10 @@ use crate::partition::Partitions;
 use crate::series::{SeriesId, SeriesRegistry};
 use crate::time::{self, Day};
 use crate::wal::{Wal, WalRecord};
-use crate::{AppendStats, FsyncPolicy, StorageError, StorageOptions, FORMAT_VERSION};
+use crate::{
+    AppendStats, FsyncPolicy, StorageError, StorageOptions, FORMAT_VERSION,
+    MIN_READABLE_FORMAT_VERSION,
+};
 
 const FORMAT_FILE: &str = "FORMAT";
 
@@ -458,27 +461,47 @@ fn replay_record(
     Ok(())
 }
 
-/// Creates `<root>/FORMAT` or checks that the existing one names our version.
+/// Creates `<root>/FORMAT`, or checks that the existing one names a version this build
+/// reads and upgrades it to ours (see [`crate::MIN_READABLE_FORMAT_VERSION`]).
 fn check_format_file(root: &Path) -> Result<(), StorageError> {
     let path = root.join(FORMAT_FILE);
     let expected = format!("tidemark-storage {FORMAT_VERSION}\n");
     match std::fs::read_to_string(&path) {
         Ok(s) if s == expected => Ok(()),
-        Ok(s) => Err(StorageError::Invalid(format!(
-            "{}: unsupported storage format {:?} (this build reads {:?})",
-            path.display(),
-            s.trim(),
-            expected.trim()
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let tmp = root.join("FORMAT.tmp");
-            std::fs::write(&tmp, &expected).map_err(io_err(&tmp))?;
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-            fsutil::sync_dir(root)
+        Ok(s) => {
+            let version = s
+                .strip_prefix("tidemark-storage ")
+                .and_then(|v| v.trim().parse::<u32>().ok());
+            match version {
+                Some(v) if (MIN_READABLE_FORMAT_VERSION..FORMAT_VERSION).contains(&v) => {
+                    tracing::info!(from = v, to = FORMAT_VERSION, "upgrading storage format");
+                    write_format_file(root, &expected)
+                }
+                Some(v) => Err(StorageError::Invalid(format!(
+                    "{}: unsupported format version {v}, expected {MIN_READABLE_FORMAT_VERSION} to {FORMAT_VERSION}",
+                    path.display()
+                ))),
+                None => Err(StorageError::Invalid(format!(
+                    "{}: unrecognised format file {:?} (expected {:?})",
+                    path.display(),
+                    s.trim(),
+                    expected.trim()
+                ))),
+            }
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_format_file(root, &expected),
         Err(e) => Err(io_err(&path)(e)),
     }
+}
+
+/// Replaces `<root>/FORMAT` atomically.
+fn write_format_file(root: &Path, contents: &str) -> Result<(), StorageError> {
+    let path = root.join(FORMAT_FILE);
+    let tmp = root.join("FORMAT.tmp");
+    std::fs::write(&tmp, contents).map_err(io_err(&tmp))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    fsutil::sync_dir(root)
 }

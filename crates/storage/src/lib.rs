@@ -38,8 +38,15 @@ use crate::engine::Engine;
 pub use crate::histograms::select::SeriesSamples;
 pub use crate::histograms::HistogramSeries;
 
-/// The version written to `<data>/FORMAT`; bumped on any incompatible on-disk change.
-pub const FORMAT_VERSION: u32 = 2;
+/// The version written to `<data>/FORMAT` and to new parts; bumped on any
+/// incompatible on-disk change.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The oldest format this build still opens. Version 2 differs only in lacking the
+/// registry snapshot (`index/series.snap`), so a version 2 directory is a valid
+/// version 3 one; its `FORMAT` file is upgraded at open (after which older builds
+/// refuse it rather than ignore the snapshot).
+pub const MIN_READABLE_FORMAT_VERSION: u32 = 2;
 
 /// When the WAL is fsynced. See docs/storage-format.md for what each protects against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

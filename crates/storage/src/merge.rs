@@ -73,6 +73,13 @@ impl Engine {
                 progressed = true;
             }
             if !progressed {
+                // Merging is also when the registry log is folded into its snapshot:
+                // always on a forced merge, otherwise once the log has grown.
+                if force {
+                    self.registry.compact()?;
+                } else {
+                    self.registry.compact_if_grown()?;
+                }
                 return Ok(done);
             }
         }

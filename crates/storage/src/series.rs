@@ -1,10 +1,17 @@
 //! The series registry: the persisted map between series ids and `(tenant, labels)`.
 //!
-//! Ids are global, dense-ish `u64`s assigned in creation order. The registry is an
-//! append-only log (`index/series.log`) of CRC-framed records: "series created" and
-//! "series deleted". It is fsynced before any part that references its ids is
-//! committed, so a part never names an id the registry lost; entries lost from an
-//! unsynced tail are re-created from the WAL, which carries full label sets.
+//! Ids are global, dense-ish `u64`s assigned in creation order. The registry is a
+//! compacted snapshot (`index/series.snap`, see [`registry_snapshot`]) plus an
+//! append-only log (`index/series.log`) of CRC-framed records written since:
+//! "series created" and "series deleted". The log is fsynced before any part that
+//! references its ids is committed, so a part never names an id the registry lost;
+//! entries lost from an unsynced tail are re-created from the WAL, which carries full
+//! label sets.
+//!
+//! Compaction writes a new snapshot of the whole state (fsynced and renamed into
+//! place) and only then drops the log records it covers, so at every instant the
+//! snapshot plus the log hold every durable record. Replaying records the snapshot
+//! already covers (after a crash between those two steps) changes nothing.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -17,7 +24,8 @@ use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use tidemark_model::{Labels, Tenant};
 
-use crate::fsutil::io_err;
+use crate::fsutil::{self, io_err};
+use crate::index::registry_snapshot::{self, RegistrySnapshot};
 use crate::wire::{self, Frame, Reader};
 use crate::StorageError;
 
@@ -33,6 +41,14 @@ pub(crate) struct SeriesInfo {
 const RECORD_CREATE: u8 = 1;
 const RECORD_DELETE: u8 = 2;
 const MAX_RECORD: usize = 16 << 20;
+const LOG_FILE: &str = "series.log";
+const SNAPSHOT_FILE: &str = "series.snap";
+/// [`SeriesRegistry::compact_if_grown`] compacts once the log holds this many times
+/// the snapshot's bytes (log records are ~20× larger than their snapshotted form, so
+/// this is a steady fraction of new series, keeping compaction cost amortised O(1)
+/// per series) and at least [`MIN_LOG_BYTES_TO_COMPACT`].
+const LOG_TO_SNAPSHOT_RATIO: u64 = 4;
+const MIN_LOG_BYTES_TO_COMPACT: u64 = 1 << 20;
 
 #[derive(Default)]
 struct RegistryState {
@@ -51,10 +67,13 @@ impl RegistryState {
     }
 
     fn insert(&mut self, id: SeriesId, tenant: Tenant, labels: Labels) {
-        let key = with_series_key(tenant, &labels, |key| Box::<[u8]>::from(key));
+        self.insert_info(id, Arc::new(SeriesInfo { tenant, labels }));
+    }
+
+    fn insert_info(&mut self, id: SeriesId, info: Arc<SeriesInfo>) {
+        let key = with_series_key(info.tenant, &info.labels, |key| Box::<[u8]>::from(key));
         self.by_key.insert(key, id);
-        self.live
-            .insert(id, Arc::new(SeriesInfo { tenant, labels }));
+        self.live.insert(id, info);
         self.next_id = self.next_id.max(id + 1);
     }
 
@@ -72,9 +91,23 @@ impl RegistryState {
 }
 
 pub(crate) struct SeriesRegistry {
+    /// The `index/` directory.
+    dir: PathBuf,
+    /// `dir/series.log`.
     path: PathBuf,
     state: RwLock<RegistryState>,
-    log: Mutex<BufWriter<File>>,
+    log: Mutex<RegistryLog>,
+    /// Held by compaction and by snapshot copies, which must not see the snapshot
+    /// replaced between copying it and copying the log.
+    compaction: Mutex<()>,
+}
+
+/// The open log and its length in bytes (including buffered records).
+struct RegistryLog {
+    writer: BufWriter<File>,
+    len: u64,
+    /// Size of the current snapshot file (0 if none).
+    snapshot_len: u64,
 }
 
 /// What opening the registry found.
@@ -86,18 +119,30 @@ pub(crate) struct RegistryOpenReport {
 
 impl SeriesRegistry {
     pub(crate) fn open(dir: &Path) -> Result<(SeriesRegistry, RegistryOpenReport), StorageError> {
-        let path = dir.join("series.log");
+        let path = dir.join(LOG_FILE);
+        let mut state = RegistryState {
+            next_id: 1,
+            ..Default::default()
+        };
+        let mut corrupt = false;
+        let snapshot_len = match load_snapshot(&dir.join(SNAPSHOT_FILE), &mut state) {
+            Ok(len) => len,
+            Err(e) => {
+                // Same policy as a corrupt log record: serve what remains; the WAL
+                // re-creates unflushed series.
+                tracing::error!(error = %e, "unreadable series registry snapshot");
+                corrupt = true;
+                0
+            }
+        };
+        // A log rewrite interrupted by a crash; the log itself is still complete.
+        let _ = std::fs::remove_file(dir.join(format!("{LOG_FILE}.tmp")));
         let data = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io_err(&path)(e)),
         };
-        let mut state = RegistryState {
-            next_id: 1,
-            ..Default::default()
-        };
         let mut pos = 0usize;
-        let mut corrupt = false;
         loop {
             match wire::read_frame(&data, &mut pos, MAX_RECORD) {
                 Frame::Ok(payload) => {
@@ -128,9 +173,15 @@ impl SeriesRegistry {
             file.sync_all().map_err(io_err(&path))?;
         }
         let registry = SeriesRegistry {
+            dir: dir.to_path_buf(),
             path,
             state: RwLock::new(state),
-            log: Mutex::new(BufWriter::new(file)),
+            log: Mutex::new(RegistryLog {
+                writer: BufWriter::new(file),
+                len: pos as u64,
+                snapshot_len,
+            }),
+            compaction: Mutex::new(()),
         };
         Ok((
             registry,
@@ -216,27 +267,118 @@ impl SeriesRegistry {
     /// Writes buffered records and fsyncs the log.
     pub(crate) fn sync(&self) -> Result<(), StorageError> {
         let mut log = self.log.lock();
-        log.flush().map_err(io_err(&self.path))?;
-        log.get_ref().sync_data().map_err(io_err(&self.path))
+        log.writer.flush().map_err(io_err(&self.path))?;
+        log.writer.get_ref().sync_data().map_err(io_err(&self.path))
     }
 
-    /// A consistent copy of the log for snapshots (the live file keeps growing, so it
-    /// cannot be hard-linked).
-    pub(crate) fn copy_to(&self, dest: &Path) -> Result<(), StorageError> {
+    /// A consistent copy of the registry (snapshot and log) into the `index/`
+    /// directory `dest_dir`, for data directory snapshots (the live log keeps
+    /// growing, so it cannot be hard-linked).
+    pub(crate) fn copy_to(&self, dest_dir: &Path) -> Result<(), StorageError> {
+        let _compaction = self.compaction.lock();
+        let snapshot = self.dir.join(SNAPSHOT_FILE);
+        if snapshot.exists() {
+            let dest = dest_dir.join(SNAPSHOT_FILE);
+            std::fs::copy(&snapshot, &dest).map_err(io_err(&dest))?;
+        }
         let mut log = self.log.lock();
-        log.flush().map_err(io_err(&self.path))?;
-        std::fs::copy(&self.path, dest).map_err(io_err(dest))?;
+        log.writer.flush().map_err(io_err(&self.path))?;
+        let dest = dest_dir.join(LOG_FILE);
+        std::fs::copy(&self.path, &dest).map_err(io_err(&dest))?;
+        Ok(())
+    }
+
+    /// Compacts when the log has grown large relative to the snapshot (see
+    /// [`LOG_TO_SNAPSHOT_RATIO`]). Returns whether it compacted.
+    pub(crate) fn compact_if_grown(&self) -> Result<bool, StorageError> {
+        let grown = {
+            let log = self.log.lock();
+            log.len >= MIN_LOG_BYTES_TO_COMPACT.max(log.snapshot_len * LOG_TO_SNAPSHOT_RATIO)
+        };
+        if grown {
+            self.compact()?;
+        }
+        Ok(grown)
+    }
+
+    /// Writes a snapshot of the whole registry and drops the log records it covers.
+    /// Registry changes made meanwhile stay in the log. A no-op on an empty log.
+    pub(crate) fn compact(&self) -> Result<(), StorageError> {
+        let _compaction = self.compaction.lock();
+        let (mut snapshot, covered) = {
+            // Lock order as in `get_or_create`: state, then log. While the state lock
+            // is held no record is between being logged and being applied, so the
+            // captured state is exactly the log's first `covered` bytes.
+            let state = self.state.read();
+            let mut log = self.log.lock();
+            if log.len == 0 {
+                return Ok(());
+            }
+            log.writer.flush().map_err(io_err(&self.path))?;
+            let snapshot = RegistrySnapshot {
+                next_id: state.next_id,
+                deleted: state.deleted.iter().copied().collect(),
+                series: state
+                    .live
+                    .iter()
+                    .map(|(id, info)| (*id, info.clone()))
+                    .collect(),
+            };
+            (snapshot, log.len)
+        };
+        let bytes = registry_snapshot::encode(&mut snapshot);
+        let snapshot_path = self.dir.join(SNAPSHOT_FILE);
+        fsutil::write_checksummed_atomic(&snapshot_path, &bytes)?;
+
+        // The snapshot is durable; now the log keeps only what came after `covered`.
+        let mut log = self.log.lock();
+        log.writer.flush().map_err(io_err(&self.path))?;
+        let current = std::fs::read(&self.path).map_err(io_err(&self.path))?;
+        let tail = current.get(covered as usize..).unwrap_or_default();
+        let tmp = self.dir.join(format!("{LOG_FILE}.tmp"));
+        {
+            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            f.write_all(tail).map_err(io_err(&tmp))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(io_err(&self.path))?;
+        fsutil::sync_dir(&self.dir)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path))?;
+        log.writer = BufWriter::new(file);
+        log.len = tail.len() as u64;
+        log.snapshot_len = bytes.len() as u64 + 4;
         Ok(())
     }
 
     fn write_record(&self, payload: &[u8]) -> Result<(), StorageError> {
         let mut frame = Vec::with_capacity(payload.len() + wire::FRAME_HEADER);
         wire::put_frame(&mut frame, payload);
-        self.log
-            .lock()
-            .write_all(&frame)
-            .map_err(io_err(&self.path))
+        let mut log = self.log.lock();
+        log.writer.write_all(&frame).map_err(io_err(&self.path))?;
+        log.len += frame.len() as u64;
+        Ok(())
     }
+}
+
+/// Loads `path` (if it exists) into `state`; returns its size in bytes.
+fn load_snapshot(path: &Path, state: &mut RegistryState) -> Result<u64, StorageError> {
+    if !path.exists() {
+        return Ok(0);
+    }
+    let data = fsutil::read_checksummed(path)?;
+    let snapshot = registry_snapshot::decode(&data)
+        .map_err(|e| fsutil::corrupt(path, e.offset as u64, e.reason))?;
+    for id in snapshot.deleted {
+        state.remove(id);
+    }
+    for (id, info) in snapshot.series {
+        state.insert_info(id, info);
+    }
+    state.next_id = state.next_id.max(snapshot.next_id);
+    Ok(data.len() as u64 + 4)
 }
 
 /// Runs `f` on the series key of `(tenant, labels)`: the tenant's two `u32`s, then
@@ -317,6 +459,116 @@ mod tests {
         assert!(reg.is_deleted(idb));
         let new_b = reg.get_or_create(t, &b).unwrap();
         assert!(new_b > idb, "deleted ids are not reused");
+    }
+
+    fn log_len(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join(LOG_FILE)).unwrap().len()
+    }
+
+    #[test]
+    fn compaction_keeps_series_deletes_and_later_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tenant::new(3, 4);
+        let labels =
+            |i: usize| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]);
+        let (ids, deleted, late) = {
+            let (reg, _) = SeriesRegistry::open(dir.path()).unwrap();
+            let ids: Vec<_> = (0..50)
+                .map(|i| reg.get_or_create(t, &labels(i)).unwrap())
+                .collect();
+            reg.delete(&ids[..5]).unwrap();
+            let before = log_len(dir.path());
+            reg.compact().unwrap();
+            assert_eq!(log_len(dir.path()), 0, "the snapshot covers the whole log");
+            let snap = std::fs::metadata(dir.path().join(SNAPSHOT_FILE))
+                .unwrap()
+                .len();
+            assert!(snap < before / 4, "snapshot {snap} bytes vs log {before}");
+            let late = reg.get_or_create(t, &labels(1000)).unwrap();
+            reg.sync().unwrap();
+            assert!(log_len(dir.path()) > 0);
+            let deleted = ids[..5].to_vec();
+            (ids, deleted, late)
+        };
+        let (reg, report) = SeriesRegistry::open(dir.path()).unwrap();
+        assert!(!report.corrupt);
+        assert_eq!(reg.live_count(), 46);
+        for (i, &id) in ids.iter().enumerate().skip(5) {
+            assert_eq!(reg.lookup(t, &labels(i)), Some(id));
+        }
+        assert_eq!(reg.lookup(t, &labels(1000)), Some(late));
+        for &id in &deleted {
+            assert!(reg.is_deleted(id));
+        }
+        assert_eq!(reg.lookup(t, &labels(0)), None);
+        let fresh = reg.get_or_create(t, &labels(2000)).unwrap();
+        assert!(fresh > late, "ids are not reused after compaction");
+    }
+
+    #[test]
+    fn crash_between_snapshot_and_log_rewrite_replays_harmlessly() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tenant::DEFAULT;
+        let (a, b) = {
+            let (reg, _) = SeriesRegistry::open(dir.path()).unwrap();
+            let a = reg
+                .get_or_create(t, &Labels::from_pairs([("a", "1")]))
+                .unwrap();
+            let b = reg
+                .get_or_create(t, &Labels::from_pairs([("a", "2")]))
+                .unwrap();
+            reg.delete(&[b]).unwrap();
+            reg.sync().unwrap();
+            let full_log = std::fs::read(dir.path().join(LOG_FILE)).unwrap();
+            reg.compact().unwrap();
+            drop(reg);
+            // As if the process died after renaming the snapshot, before the log rewrite.
+            std::fs::write(dir.path().join(LOG_FILE), full_log).unwrap();
+            (a, b)
+        };
+        let (reg, report) = SeriesRegistry::open(dir.path()).unwrap();
+        assert!(!report.corrupt);
+        assert_eq!(reg.live_count(), 1);
+        assert_eq!(reg.lookup(t, &Labels::from_pairs([("a", "1")])), Some(a));
+        assert!(reg.is_deleted(b));
+        assert_eq!(reg.lookup(t, &Labels::from_pairs([("a", "2")])), None);
+    }
+
+    #[test]
+    fn corrupt_snapshot_is_reported_and_the_log_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (reg, _) = SeriesRegistry::open(dir.path()).unwrap();
+            reg.get_or_create(Tenant::DEFAULT, &Labels::from_pairs([("a", "1")]))
+                .unwrap();
+            reg.compact().unwrap();
+            reg.get_or_create(Tenant::DEFAULT, &Labels::from_pairs([("a", "2")]))
+                .unwrap();
+            reg.sync().unwrap();
+        }
+        let snap = dir.path().join(SNAPSHOT_FILE);
+        let mut bytes = std::fs::read(&snap).unwrap();
+        bytes[10] ^= 0x40;
+        std::fs::write(&snap, bytes).unwrap();
+        let (reg, report) = SeriesRegistry::open(dir.path()).unwrap();
+        assert!(report.corrupt);
+        assert_eq!(reg.live_count(), 1, "the log's series survive");
+    }
+
+    #[test]
+    fn copy_holds_snapshot_and_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        let (reg, _) = SeriesRegistry::open(dir.path()).unwrap();
+        reg.get_or_create(Tenant::DEFAULT, &Labels::from_pairs([("a", "1")]))
+            .unwrap();
+        reg.compact().unwrap();
+        reg.get_or_create(Tenant::DEFAULT, &Labels::from_pairs([("a", "2")]))
+            .unwrap();
+        reg.copy_to(copy.path()).unwrap();
+        let (copied, report) = SeriesRegistry::open(copy.path()).unwrap();
+        assert!(!report.corrupt);
+        assert_eq!(copied.live_count(), 2);
     }
 
     #[test]

@@ -58,8 +58,7 @@ impl Engine {
                 }
             }
         }
-        self.registry
-            .copy_to(&tmp.join("index").join("series.log"))?;
+        self.registry.copy_to(&tmp.join("index"))?;
         let format = self.data_dir().join("FORMAT");
         fs::copy(&format, tmp.join("FORMAT")).map_err(io_err(&format))?;
         Ok(())

@@ -10,6 +10,7 @@
 //! come from the persisted series registry. Opening therefore never reads data blocks.
 
 mod postings;
+pub(crate) mod registry_snapshot;
 
 pub(crate) use postings::DayIndex;
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::fsutil::{corrupt, io_err};
 use crate::time::Day;
-use crate::{StorageError, FORMAT_VERSION};
+use crate::{StorageError, FORMAT_VERSION, MIN_READABLE_FORMAT_VERSION};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PartMeta {
@@ -103,9 +103,9 @@ impl PartMeta {
             }
             offset += line.len() as u64 + 1;
         }
-        if meta.format_version != FORMAT_VERSION {
+        if !(MIN_READABLE_FORMAT_VERSION..=FORMAT_VERSION).contains(&meta.format_version) {
             return Err(StorageError::Invalid(format!(
-                "{}: part format version {} is not supported (expected {FORMAT_VERSION})",
+                "{}: unsupported part format version {}, expected {MIN_READABLE_FORMAT_VERSION} to {FORMAT_VERSION}",
                 path.display(),
                 meta.format_version
             )));

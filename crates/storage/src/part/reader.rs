@@ -10,7 +10,7 @@ use super::{block_index, BlockRef, PartMeta, BLOCKS_FILE, INDEX_FILE, INDEX_MAGI
 use crate::encoding;
 use crate::fsutil::{corrupt, io_err, read_checksummed};
 use crate::series::SeriesId;
-use crate::{StorageError, FORMAT_VERSION};
+use crate::{StorageError, FORMAT_VERSION, MIN_READABLE_FORMAT_VERSION};
 
 /// An open part: metadata and block index in memory, blocks read on demand.
 pub(crate) struct Part {
@@ -34,8 +34,13 @@ impl Part {
         if raw.len() < 8 || &raw[..4] != INDEX_MAGIC {
             return Err(corrupt(&index_path, 0, "bad index header"));
         }
-        if raw[4..8] != FORMAT_VERSION.to_le_bytes() {
-            return Err(corrupt(&index_path, 4, "index format version differs"));
+        let version = u32::from_le_bytes(raw[4..8].try_into().expect("4 bytes"));
+        if !(MIN_READABLE_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+            return Err(corrupt(
+                &index_path,
+                4,
+                format!("unsupported index format version {version}, expected {MIN_READABLE_FORMAT_VERSION} to {FORMAT_VERSION}"),
+            ));
         }
         // Entry positions, for error messages.
         let mut entry_offsets = Vec::new();
