@@ -19,6 +19,7 @@ use crate::part::PartWriter;
 use crate::partition::Partitions;
 use crate::series::{SeriesId, SeriesRegistry};
 use crate::time::{self, Day};
+use crate::tombstones::Tombstones;
 use crate::wal::{Wal, WalRecord};
 use crate::{
     AppendStats, FsyncPolicy, StorageError, StorageOptions, FORMAT_VERSION,
@@ -45,6 +46,8 @@ pub(crate) struct Engine {
     /// Buffers being (or failed to be) written to parts; still served to readers.
     pub pending: RwLock<Vec<Arc<PendingFlush>>>,
     pub partitions: Partitions,
+    /// Deleted time ranges of series, applied when reading and merging.
+    pub tombstones: Tombstones,
     /// Appends hold it shared; a flush holds it exclusively for the instant it seals
     /// the WAL segment and swaps the buffer, so both cut at the same record.
     pub(crate) ingest_gate: RwLock<()>,
@@ -75,6 +78,7 @@ impl Engine {
         fsutil::create_dir_all(&root.join("snapshots"))?;
 
         let metrics = Metrics::default();
+        let tombstones = Tombstones::open(&index_dir)?;
         let (registry, reg_report) = SeriesRegistry::open(&index_dir)?;
         if reg_report.corrupt {
             metrics.corruptions.fetch_add(1, Ordering::Relaxed);
@@ -142,6 +146,7 @@ impl Engine {
             buffer,
             pending: RwLock::new(Vec::new()),
             partitions,
+            tombstones,
             ingest_gate: RwLock::new(()),
             flush_lock: Mutex::new(()),
             maintenance_lock: Mutex::new(()),

@@ -26,6 +26,7 @@ mod series;
 mod snapshot;
 mod status;
 mod time;
+mod tombstones;
 mod wal;
 mod wire;
 
@@ -244,6 +245,19 @@ impl Storage {
     /// Later samples with the same labels start a new series.
     pub fn delete_series(&self, tenant: Tenant, matchers: &[Matcher]) -> Result<u64, StorageError> {
         self.engine.delete_series(tenant, matchers)
+    }
+
+    /// Deletes the samples in `[start_ms, end_ms]` of matching series (time-range
+    /// tombstones, applied by selects and merges; the series themselves stay). Returns
+    /// how many series had data on the days of that range.
+    pub fn delete_range(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<u64, StorageError> {
+        self.engine.delete_range(tenant, matchers, start_ms, end_ms)
     }
 
     /// Turns the in-memory buffer into parts now.

@@ -138,6 +138,7 @@ impl Engine {
             samples::sort_and_resolve(&mut samples);
             samples::apply_dedup_interval(&mut samples, dedup);
             samples.retain(|s| s.timestamp >= cutoff);
+            self.tombstones.apply(id, &mut samples);
             if let Err(e) = writer.add_series(id, &samples) {
                 writer.discard();
                 self.metrics.merge_errors.fetch_add(1, Ordering::Relaxed);

@@ -93,6 +93,7 @@ impl Engine {
         samples::sort_and_resolve(&mut out);
         samples::apply_dedup_interval(&mut out, self.dedup_interval_ms());
         samples::retain_range(&mut out, start, end);
+        self.tombstones.apply(id, &mut out);
         Ok(out)
     }
 

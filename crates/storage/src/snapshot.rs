@@ -59,6 +59,7 @@ impl Engine {
             }
         }
         self.registry.copy_to(&tmp.join("index"))?;
+        self.tombstones.copy_to(&tmp.join("index"))?;
         let format = self.data_dir().join("FORMAT");
         fs::copy(&format, tmp.join("FORMAT")).map_err(io_err(&format))?;
         Ok(())

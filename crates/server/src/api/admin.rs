@@ -7,12 +7,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tidemark_model::Tenant;
 
-use super::params::Params;
+use super::params::{Params, MAX_TIME_MS, MIN_TIME_MS};
 use super::response::{success, ApiError};
 use super::with_storage;
 use crate::state::SharedState;
 
-/// `POST /api/v1/admin/tsdb/delete_series?match[]=...`: 204 like Prometheus.
+/// `POST /api/v1/admin/tsdb/delete_series?match[]=...[&start=&end=]`: 204 like
+/// Prometheus. Without `start` and `end` whole series go; with either, only the samples
+/// in `[start, end]` (an open side extends to the beginning or end of time).
 pub async fn delete_series(
     State(st): State<SharedState>,
     params: Params,
@@ -21,20 +23,40 @@ pub async fn delete_series(
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    if params.get("start").is_some() || params.get("end").is_some() {
-        return Err(ApiError::bad_data(
-            "deleting a time range is not supported: Tidemark deletes whole series; omit start and end",
-        ));
-    }
-    let deleted = with_storage(&st, move |s| {
+    let range = if params.get("start").is_some() || params.get("end").is_some() {
+        let start = params.time_or("start", MIN_TIME_MS)?;
+        let end = params.time_or("end", MAX_TIME_MS)?;
+        if end < start {
+            return Err(ApiError::bad_data(
+                "invalid parameter \"end\": end timestamp must not be before start time",
+            ));
+        }
+        Some((start, end))
+    } else {
+        None
+    };
+    let affected = with_storage(&st, move |s| {
         let mut total = 0;
         for set in &sets {
-            total += s.delete_series(Tenant::DEFAULT, set)?;
+            total += match range {
+                None => s.delete_series(Tenant::DEFAULT, set)?,
+                Some((start, end)) => s.delete_range(Tenant::DEFAULT, set, start, end)?,
+            };
         }
         Ok(total)
     })
     .await?;
-    tracing::info!(deleted, "deleted series");
+    match range {
+        None => tracing::info!(series = affected, "deleted series"),
+        Some((start, end)) => {
+            tracing::info!(
+                series = affected,
+                start,
+                end,
+                "deleted a time range of series"
+            )
+        }
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
