@@ -104,6 +104,10 @@ pub enum BinOp {
     And,
     Or,
     Unless,
+    /// `</`: a histogram with only the observations below the right operand.
+    TrimUpper,
+    /// `>/`: a histogram with only the observations above the right operand.
+    TrimLower,
 }
 
 impl BinOp {
@@ -136,6 +140,8 @@ impl BinOp {
             BinOp::And => "and",
             BinOp::Or => "or",
             BinOp::Unless => "unless",
+            BinOp::TrimUpper => "</",
+            BinOp::TrimLower => ">/",
         }
     }
 }

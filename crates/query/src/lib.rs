@@ -14,6 +14,7 @@ mod functions;
 mod parse;
 mod positions;
 mod preprocess;
+mod trim_syntax;
 mod value;
 
 pub use engine::{Engine, EngineOptions, QueryContext};

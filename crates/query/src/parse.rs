@@ -15,20 +15,27 @@ use crate::positions::CallSites;
 use crate::preprocess::{rewrite, Rewritten, INFO_SELECTOR_MARKER, SMOOTHED_MARKER};
 use crate::QueryError;
 
+mod errors;
+mod literals;
+
 /// Parses a query into our AST. Errors are `BadData` with a Prometheus-like text.
 pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
     register_duration_functions();
-    let rewritten = rewrite(input).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
-    let parsed =
-        pp::parse(&rewritten.text).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
+    let (without_trims, trim_marks) = crate::trim_syntax::replace_trim_operators(input);
+    let rewritten = rewrite(&without_trims).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
+    let parsed = pp::parse(&rewritten.text)
+        .map_err(|e| QueryError::BadData(errors::describe(input, &e)))?;
     let mut conv = Converter {
         next_id: 0,
         rewritten,
         sites: CallSites::scan(input),
         allow_empty_selector: false,
+        trim_marks,
+        next_comparison: 0,
     };
     let mut expr = conv.expr(parsed)?;
     crate::positions::assign_binary_positions(&mut expr, crate::positions::first_token(input));
+    literals::reject_invalid_utf8(&expr, input)?;
     Ok(expr)
 }
 
@@ -54,6 +61,9 @@ struct Converter {
     sites: CallSites,
     /// Set while converting `info()`'s second argument.
     allow_empty_selector: bool,
+    /// Which `<`/`>`-family operators were trim operators (see `trim_syntax`).
+    trim_marks: Vec<bool>,
+    next_comparison: usize,
 }
 
 fn bad(msg: impl Into<String>) -> QueryError {
@@ -65,6 +75,20 @@ fn duration_ms(d: &Duration) -> i64 {
 }
 
 impl Converter {
+    /// Turns `<`/`>` back into the trim operator the query text had there.
+    fn restore_trim(&mut self, op: BinOp) -> BinOp {
+        if !matches!(op, BinOp::Lss | BinOp::Gtr | BinOp::Lte | BinOp::Gte) {
+            return op;
+        }
+        let trim = self.trim_marks.get(self.next_comparison).copied();
+        self.next_comparison += 1;
+        match (op, trim) {
+            (BinOp::Lss, Some(true)) => BinOp::TrimUpper,
+            (BinOp::Gtr, Some(true)) => BinOp::TrimLower,
+            _ => op,
+        }
+    }
+
     fn id(&mut self) -> usize {
         self.next_id += 1;
         self.next_id
@@ -104,9 +128,12 @@ impl Converter {
                 } else {
                     modifier
                 };
+                // Source order: the left operand's operators come first.
+                let lhs = Box::new(self.expr(*b.lhs)?);
+                let op = self.restore_trim(op);
                 Expr::Binary(BinaryExpr {
                     op,
-                    lhs: Box::new(self.expr(*b.lhs)?),
+                    lhs,
                     rhs: Box::new(self.expr(*b.rhs)?),
                     modifier,
                     pos: Pos::default(),

@@ -31,7 +31,10 @@ pub(crate) fn float_binop(op: BinOp, l: f64, r: f64) -> (f64, bool) {
         BinOp::Lss => (l, l < r),
         BinOp::Gte => (l, l >= r),
         BinOp::Lte => (l, l <= r),
-        BinOp::And | BinOp::Or | BinOp::Unless => (f64::NAN, false),
+        // Set operators never get here; trimming needs a histogram.
+        BinOp::And | BinOp::Or | BinOp::Unless | BinOp::TrimUpper | BinOp::TrimLower => {
+            (f64::NAN, false)
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use tidemark_model::FloatHistogram;
 use super::binary::float_binop;
 use crate::ast::BinOp;
 use crate::functions::native_histogram::notes::{self, Operation};
-use crate::functions::native_histogram::{self as nh, arith, Combined, Incompatible};
+use crate::functions::native_histogram::{self as nh, arith, trim, Combined, Incompatible};
 
 /// A sample value: a float, or a histogram when `h` is set.
 #[derive(Clone, Copy)]
@@ -74,6 +74,8 @@ pub(super) fn elem_binop(
         (Some(lh), None) => match op {
             BinOp::Mul => hist(nh::scale(lh, r.f)),
             BinOp::Div => hist(nh::divide(lh, r.f)),
+            BinOp::TrimUpper => hist(trim::trim(lh, r.f, trim::Keep::Below)),
+            BinOp::TrimLower => hist(trim::trim(lh, r.f, trim::Keep::Above)),
             _ => {
                 incompatible(op, "histogram", "float", notes_out);
                 none

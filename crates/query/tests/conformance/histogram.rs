@@ -207,10 +207,28 @@ pub fn spans_from_map(map: &BTreeMap<i32, f64>) -> (Vec<BucketSpan>, Vec<f64>) {
     (spans, counts)
 }
 
+/// `a + sign·b` at the lower of both schemas (exponential buckets merge pairwise
+/// into the coarser schema; custom buckets keep their indices).
 fn add_scaled(a: &FloatHistogram, b: &FloatHistogram, sign: f64) -> FloatHistogram {
+    let schema = if a.schema == -53 || b.schema == -53 {
+        a.schema
+    } else {
+        a.schema.min(b.schema)
+    };
+    let coarsen = |m: BTreeMap<i32, f64>, from: i32| -> BTreeMap<i32, f64> {
+        if from <= schema || schema == -53 {
+            return m;
+        }
+        let shift = (from - schema) as u32;
+        let mut out = BTreeMap::new();
+        for (i, c) in m {
+            *out.entry(((i - 1) >> shift) + 1).or_insert(0.0) += c;
+        }
+        out
+    };
     let merge = |sa: &[BucketSpan], ca: &[f64], sb: &[BucketSpan], cb: &[f64]| {
-        let mut m = bucket_map(sa, ca);
-        for (i, c) in bucket_map(sb, cb) {
+        let mut m = coarsen(bucket_map(sa, ca), a.schema);
+        for (i, c) in coarsen(bucket_map(sb, cb), b.schema) {
             *m.entry(i).or_insert(0.0) += sign * c;
         }
         spans_from_map(&m)
@@ -229,7 +247,7 @@ fn add_scaled(a: &FloatHistogram, b: &FloatHistogram, sign: f64) -> FloatHistogr
     );
     FloatHistogram {
         counter_reset_hint: a.counter_reset_hint,
-        schema: a.schema,
+        schema,
         zero_threshold: a.zero_threshold,
         zero_count: a.zero_count + sign * b.zero_count,
         count: a.count + sign * b.count,

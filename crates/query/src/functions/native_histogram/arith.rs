@@ -39,9 +39,16 @@ pub(crate) fn scale(h: &FloatHistogram, factor: f64) -> FloatHistogram {
     out
 }
 
-/// `h` with every count and the sum divided by `divisor`.
+/// `h` with every count and the sum divided by `divisor`. Division by zero
+/// leaves no buckets (as in Prometheus), only the infinite or NaN totals.
 pub(crate) fn divide(h: &FloatHistogram, divisor: f64) -> FloatHistogram {
     let mut out = map_counts(h, |c| c / divisor);
+    if divisor == 0.0 {
+        out.positive_spans.clear();
+        out.positive_buckets.clear();
+        out.negative_spans.clear();
+        out.negative_buckets.clear();
+    }
     if divisor < 0.0 {
         out.counter_reset_hint = CounterResetHint::Gauge;
     }

@@ -4,7 +4,7 @@
 use tidemark_model::{CounterResetHint, FloatHistogram};
 
 use super::arith::{self, Incompatible, Layout};
-use super::buckets::uses_custom_buckets;
+use super::buckets::{to_map, uses_custom_buckets};
 use crate::value::HPoint;
 
 /// What the histogram rate functions report next to (or instead of) a result.
@@ -37,7 +37,8 @@ pub(crate) fn detect_reset(cur: &FloatHistogram, prev: &FloatHistogram) -> bool 
     }
     if uses_custom_buckets(cur) {
         if cur.custom_values != prev.custom_values {
-            return true;
+            // Compare on the bounds both share (Prometheus reconciles them).
+            return custom_buckets_dropped(prev, cur);
         }
     } else if cur.schema > prev.schema || cur.zero_threshold < prev.zero_threshold {
         return true;
@@ -60,6 +61,28 @@ pub(crate) fn detect_reset(cur: &FloatHistogram, prev: &FloatHistogram) -> bool 
         }
     }
     false
+}
+
+/// Whether some bucket of `prev` went down in `cur`, both mapped onto the
+/// custom bounds they share.
+fn custom_buckets_dropped(prev: &FloatHistogram, cur: &FloatHistogram) -> bool {
+    let common: Vec<f64> = cur
+        .custom_values
+        .iter()
+        .copied()
+        .filter(|b| prev.custom_values.contains(b))
+        .collect();
+    let remap = |h: &FloatHistogram| {
+        let mut m = std::collections::BTreeMap::new();
+        for (i, c) in to_map(&h.positive_spans, &h.positive_buckets) {
+            *m.entry(arith::rebucket_custom(&h.custom_values, &common, i))
+                .or_insert(0.0) += c;
+        }
+        m
+    };
+    let (p, c) = (remap(prev), remap(cur));
+    p.iter()
+        .any(|(i, pc)| c.get(i).copied().unwrap_or(0.0) < *pc)
 }
 
 /// Which function of the family is computed.
@@ -114,14 +137,21 @@ pub(crate) fn extrapolated(
 }
 
 /// `last - first`, plus for counters the value before every reset.
+///
+/// A switch between exponential and custom buckets counts as a reset: then
+/// only the samples of the last sample's kind contribute. A switch that is
+/// undone within the window (first and last of one kind, some other in
+/// between) gives no result.
 fn raw_increase(
     points: &[HPoint],
     is_counter: bool,
     notes: &mut Vec<Note>,
 ) -> Option<FloatHistogram> {
     let (first, last) = (&points[0].h, &points[points.len() - 1].h);
-    let custom = uses_custom_buckets(first);
-    if points.iter().any(|p| uses_custom_buckets(&p.h) != custom) {
+    let custom = uses_custom_buckets(last);
+    if uses_custom_buckets(first) == custom
+        && points.iter().any(|p| uses_custom_buckets(&p.h) != custom)
+    {
         notes.push(Note::MixedExponentialCustom);
         return None;
     }
@@ -138,16 +168,20 @@ fn raw_increase(
         notes.push(Note::NotGauge);
     }
     let mut reconciled = false;
-    let mut combine = |r: Result<arith::Combined, Incompatible>| -> Option<FloatHistogram> {
+    let mut apply = |r: Result<arith::Combined, Incompatible>| -> Option<FloatHistogram> {
         let c = r.ok()?;
         reconciled |= c.custom_buckets_reconciled;
         Some(c.h)
     };
-    let mut h = combine(arith::sub(last, first))?;
+    let mut h = if uses_custom_buckets(first) == custom {
+        apply(arith::sub(last, first))?
+    } else {
+        (**last).clone()
+    };
     if is_counter {
         for w in points.windows(2) {
-            if detect_reset(&w[1].h, &w[0].h) {
-                h = combine(arith::add(&h, &w[0].h))?;
+            if uses_custom_buckets(&w[0].h) == custom && detect_reset(&w[1].h, &w[0].h) {
+                h = apply(arith::add(&h, &w[0].h))?;
             }
         }
     }

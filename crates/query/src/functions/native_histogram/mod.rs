@@ -11,6 +11,7 @@ pub(crate) mod buckets;
 pub(crate) mod counter;
 pub(crate) mod notes;
 pub(crate) mod stats;
+pub(crate) mod trim;
 
 use tidemark_model::FloatHistogram;
 
