@@ -13,8 +13,6 @@ mod info;
 mod labels_util;
 mod native_calls;
 mod selectors;
-#[cfg(test)]
-mod start_timestamp_tests;
 mod subquery;
 #[cfg(test)]
 mod tests;
