@@ -15,13 +15,17 @@ use crate::positions::CallSites;
 use crate::preprocess::{rewrite, Rewritten, INFO_SELECTOR_MARKER, SMOOTHED_MARKER};
 use crate::QueryError;
 
+mod errors;
+mod literals;
+
 /// Parses a query into our AST. Errors are `BadData` with a Prometheus-like text.
 pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
     register_duration_functions();
     let (without_trims, trim_marks) = crate::trim_syntax::replace_trim_operators(input);
-    let rewritten = rewrite(&without_trims).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
-    let parsed =
-        pp::parse(&rewritten.text).map_err(|e| QueryError::BadData(format!("parse error: {e}")))?;
+    let rewritten =
+        rewrite(&without_trims).map_err(|e| QueryError::BadData(errors::describe(input, &e)))?;
+    let parsed = pp::parse(&rewritten.text)
+        .map_err(|e| QueryError::BadData(errors::describe(input, &e)))?;
     let mut conv = Converter {
         next_id: 0,
         rewritten,
@@ -32,6 +36,7 @@ pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
     };
     let mut expr = conv.expr(parsed)?;
     crate::positions::assign_binary_positions(&mut expr, crate::positions::first_token(input));
+    literals::reject_invalid_utf8(&expr, input)?;
     Ok(expr)
 }
 

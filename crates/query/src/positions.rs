@@ -157,7 +157,7 @@ fn skip_until(b: &[u8], from: usize, close: u8) -> usize {
 }
 
 /// 1-based line and column (in characters) of byte offset `off`.
-fn pos_of(text: &str, off: usize) -> Pos {
+pub(crate) fn pos_of(text: &str, off: usize) -> Pos {
     let before = &text[..off.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |n| n + 1);

@@ -15,6 +15,8 @@ mod native_calls;
 mod selectors;
 mod subquery;
 #[cfg(test)]
+mod start_timestamp_tests;
+#[cfg(test)]
 mod tests;
 
 use std::borrow::Cow;
