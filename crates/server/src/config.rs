@@ -99,12 +99,20 @@ impl ServerConfig {
                 max_decompressed_body_bytes: 128 << 20,
                 max_concurrent_inserts: default_max_concurrent_inserts(),
                 max_queue_duration: Duration::from_secs(1),
-                max_inflight_bytes: 256 << 20,
+                max_inflight_bytes: default_max_inflight_bytes(1 << 30),
             },
             auth: None,
             flags: Vec::new(),
         }
     }
+}
+
+/// 15% of the memory the process may use, at least 16 MiB: with the storage budget
+/// (`--memory.allowed-percent`, 60% by default) and queries it keeps the process inside
+/// its limit (e.g. a container's) even when every ingestion slot holds a large body.
+pub fn default_max_inflight_bytes(memory_limit_bytes: u64) -> usize {
+    let bytes = (memory_limit_bytes / 100 * 15).max(16 << 20);
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 /// Twice the CPU count (as VictoriaMetrics' `-maxConcurrentInserts`): ingestion is CPU

@@ -19,7 +19,8 @@ mod router;
 mod state;
 
 pub use config::{
-    default_max_concurrent_inserts, BasicAuth, IngestLimits, QueryLimits, ServerConfig,
+    default_max_concurrent_inserts, default_max_inflight_bytes, BasicAuth, IngestLimits,
+    QueryLimits, ServerConfig,
 };
 pub use duration::parse_duration;
 pub use lifecycle::{run, serve, shutdown_signal};

@@ -126,9 +126,10 @@ pub struct ServerArgs {
     pub insert_max_concurrent: Option<u32>,
 
     /// Ingestion request data held in memory at once (bodies as sent, decompressed and
-    /// decoded); requests beyond it get 503 with Retry-After.
-    #[arg(long = "insert.max-inflight-bytes", env = "TIDEMARK_INSERT_MAX_INFLIGHT_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
-    pub insert_max_inflight_bytes: usize,
+    /// decoded); requests beyond it get 503 with Retry-After. Default: 15% of the
+    /// memory limit (cgroup, else RAM), at least 16MiB.
+    #[arg(long = "insert.max-inflight-bytes", env = "TIDEMARK_INSERT_MAX_INFLIGHT_BYTES", value_parser = parse_bytes)]
+    pub insert_max_inflight_bytes: Option<usize>,
 
     #[arg(long = "insert.max-queue-duration", env = "TIDEMARK_INSERT_MAX_QUEUE_DURATION", default_value = "1s", value_parser = parse_duration)]
     pub insert_max_queue_duration: Duration,

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches};
 use tidemark_server::{
-    default_max_concurrent_inserts, BasicAuth, IngestLimits, QueryLimits, ServerConfig,
+    default_max_concurrent_inserts, default_max_inflight_bytes, BasicAuth, IngestLimits,
+    QueryLimits, ServerConfig,
 };
 
 use cli::{Cli, LogFormat, Role, ServerArgs};
@@ -126,7 +127,9 @@ fn build_config(args: ServerArgs, flags: Vec<(String, String)>) -> anyhow::Resul
                 .insert_max_concurrent
                 .map_or_else(default_max_concurrent_inserts, |n| n as usize),
             max_queue_duration: args.insert_max_queue_duration,
-            max_inflight_bytes: args.insert_max_inflight_bytes,
+            max_inflight_bytes: args
+                .insert_max_inflight_bytes
+                .unwrap_or_else(|| default_max_inflight_bytes(limit)),
         },
         auth,
         flags,
