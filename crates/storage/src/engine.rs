@@ -10,6 +10,7 @@ use parking_lot::{Mutex, RwLock};
 use tidemark_model::{Labels, Sample, Tenant, TimeSeries};
 
 use crate::background::Background;
+use crate::block_cache::{self, BlockCache};
 use crate::buffer::{Buffer, FrozenBuffer};
 use crate::fsutil::{self, io_err, DirLock};
 use crate::histograms::{FrozenHistograms, HistogramStore};
@@ -56,6 +57,8 @@ pub(crate) struct Engine {
     pub maintenance_lock: Mutex<()>,
     next_part_seq: AtomicU64,
     pub metrics: Metrics,
+    /// Decoded part blocks, sized from [`StorageOptions::memory_budget_bytes`].
+    pub block_cache: BlockCache,
     closed: AtomicBool,
     pub(crate) background: Mutex<Option<Background>>,
     /// Native histogram buffer and the set of series holding histograms.
@@ -136,6 +139,8 @@ impl Engine {
             "storage opened"
         );
 
+        let block_cache =
+            BlockCache::new(block_cache::capacity_for_budget(opts.memory_budget_bytes));
         let engine = Arc::new(Engine {
             opts,
             root,
@@ -152,6 +157,7 @@ impl Engine {
             maintenance_lock: Mutex::new(()),
             next_part_seq: AtomicU64::new(part_report.max_part_seq + 1),
             metrics,
+            block_cache,
             closed: AtomicBool::new(false),
             background: Mutex::new(None),
             histograms,

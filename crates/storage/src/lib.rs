@@ -10,6 +10,7 @@
 pub mod encoding;
 
 mod background;
+mod block_cache;
 mod buffer;
 mod engine;
 mod fsutil;

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::block_cache::BlockCacheStats;
+
 /// Why samples were refused at append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum RejectReason {
@@ -51,6 +53,7 @@ pub(crate) struct Gauges {
     pub wal_bytes: u64,
     pub wal_fsyncs: u64,
     pub buffer_bytes: u64,
+    pub block_cache: BlockCacheStats,
 }
 
 impl Metrics {
@@ -197,6 +200,48 @@ impl Metrics {
             "WAL records replayed at open.",
             get(&self.wal_replayed_records),
         );
+        write_cache(out, "block", &g.block_cache);
+    }
+}
+
+/// One cache's figures, labelled `cache="<name>"` so further caches share the families.
+/// Hit ratio = hits / (hits + misses).
+fn write_cache(out: &mut String, name: &str, s: &BlockCacheStats) {
+    let families: [(&str, &str, &str, u64); 5] = [
+        (
+            "cache_hits_total",
+            "counter",
+            "Cache lookups that found their entry.",
+            s.hits,
+        ),
+        (
+            "cache_misses_total",
+            "counter",
+            "Cache lookups that had to read from disk.",
+            s.misses,
+        ),
+        (
+            "cache_entries",
+            "gauge",
+            "Entries held by the cache.",
+            s.entries,
+        ),
+        (
+            "cache_bytes",
+            "gauge",
+            "Approximate bytes held by the cache.",
+            s.bytes,
+        ),
+        (
+            "cache_capacity_bytes",
+            "gauge",
+            "The cache's share of the memory budget (0 = disabled).",
+            s.capacity_bytes,
+        ),
+    ];
+    for (family, kind, help, v) in families {
+        header(out, family, kind, help);
+        let _ = writeln!(out, "tidemark_storage_{family}{{cache=\"{name}\"}} {v}");
     }
 }
 

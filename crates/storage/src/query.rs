@@ -85,7 +85,7 @@ impl Engine {
     ) -> Result<Vec<Sample>, StorageError> {
         let mut out = buffered.to_vec();
         for part in parts {
-            part.read_series(id, start, end, &mut out)?;
+            part.read_series_cached(id, start, end, &self.block_cache, &mut out)?;
         }
         for p in pending {
             p.data.collect(id, start, end, &mut out);

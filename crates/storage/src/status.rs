@@ -68,6 +68,7 @@ impl Engine {
             wal_bytes: self.wal.size_bytes(),
             wal_fsyncs: self.wal.fsyncs(),
             buffer_bytes: self.buffer.bytes(),
+            block_cache: self.block_cache.stats(),
         };
         self.metrics.write(&gauges, out);
     }

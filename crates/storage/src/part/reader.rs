@@ -3,17 +3,24 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tidemark_model::{HistogramSample, Sample, SampleKind};
 
 use super::{block_index, BlockRef, PartMeta, BLOCKS_FILE, INDEX_FILE, INDEX_MAGIC, META_FILE};
+use crate::block_cache::{BlockCache, BlockKey, DecodedBlock};
 use crate::encoding;
 use crate::fsutil::{corrupt, io_err, read_checksummed};
 use crate::series::SeriesId;
 use crate::{StorageError, FORMAT_VERSION, MIN_READABLE_FORMAT_VERSION};
 
+/// Source of [`Part::uid`]: never reused within the process.
+static NEXT_PART_UID: AtomicU64 = AtomicU64::new(1);
+
 /// An open part: metadata and block index in memory, blocks read on demand.
 pub(crate) struct Part {
+    /// Process-unique id of this open part; keys its blocks in the [`BlockCache`].
+    uid: u64,
     pub dir: PathBuf,
     pub meta: PartMeta,
     index: Vec<BlockRef>,
@@ -74,6 +81,7 @@ impl Part {
             .into_iter()
             .partition(|b| b.kind == SampleKind::Histogram as u8);
         Ok(Part {
+            uid: NEXT_PART_UID.fetch_add(1, Ordering::Relaxed),
             dir: dir.to_path_buf(),
             meta,
             index,
@@ -123,6 +131,46 @@ impl Part {
             }
             self.read_block(b, &mut raw, &mut ts, &mut vals)?;
             out.extend(ts.iter().zip(&vals).map(|(&t, &v)| Sample::new(t, v)));
+        }
+        Ok(())
+    }
+
+    /// Like [`Part::read_series`], but serves blocks from `cache` when it holds them
+    /// and caches the blocks it has to read, so each block is read, checksummed and
+    /// decoded once while it stays cached.
+    pub(crate) fn read_series_cached(
+        &self,
+        series: SeriesId,
+        start: i64,
+        end: i64,
+        cache: &BlockCache,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), StorageError> {
+        if self.meta.max_ts < start || self.meta.min_ts > end {
+            return Ok(());
+        }
+        let mut scratch: Option<(Vec<u8>, Vec<i64>, Vec<f64>)> = None;
+        for b in self.blocks_of(series) {
+            if b.max_ts < start || b.min_ts > end {
+                continue;
+            }
+            let key = BlockKey {
+                part: self.uid,
+                offset: b.offset,
+            };
+            if let Some(block) = cache.get(&key) {
+                out.extend_from_slice(&block);
+                continue;
+            }
+            let (raw, ts, vals) = scratch.get_or_insert_with(Default::default);
+            self.read_block(b, raw, ts, vals)?;
+            let block: DecodedBlock = ts
+                .iter()
+                .zip(vals.iter())
+                .map(|(&t, &v)| Sample::new(t, v))
+                .collect();
+            out.extend_from_slice(&block);
+            cache.insert(key, block);
         }
         Ok(())
     }
