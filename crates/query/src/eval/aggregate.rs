@@ -32,6 +32,8 @@ struct Group {
     /// Native histogram members of `sum`/`avg`, kept apart from the floats.
     hists: HistogramSum,
     hist_count: f64,
+    /// `avg`'s histogram members (its mean may need them all again).
+    hist_members: Vec<Arc<tidemark_model::FloatHistogram>>,
     /// A float-only operator skipped a histogram member.
     ignored_histogram: bool,
     /// The metric name of the first histogram member, for annotations.
@@ -147,13 +149,15 @@ impl Evaluator<'_> {
                 self.warn(notes::mixed_floats_histograms_aggregation(), a.expr_pos);
                 return None;
             }
-            self.report_sum(&g.hists, g.hist_metric.as_deref().unwrap_or(""), a.expr_pos);
-            let sum = g.hists.result()?;
-            let h = if op == AggOp::Avg {
-                native_histogram::divide(sum, g.hist_count)
+            let acc = if op == AggOp::Avg {
+                let members: Vec<&tidemark_model::FloatHistogram> =
+                    g.hist_members.iter().map(|h| &**h).collect();
+                native_histogram::mean(&members)
             } else {
-                sum.clone()
+                g.hists
             };
+            self.report_sum(&acc, g.hist_metric.as_deref().unwrap_or(""), a.expr_pos);
+            let h = acc.result()?;
             return Some(Elem {
                 f: 0.0,
                 h: Some(Arc::new(h)),
@@ -295,6 +299,7 @@ fn new_group(labels: Labels) -> Group {
         members: Vec::new(),
         hists: HistogramSum::default(),
         hist_count: 0.0,
+        hist_members: Vec::new(),
         ignored_histogram: false,
         hist_metric: None,
     }
@@ -323,7 +328,11 @@ fn group_fold(input: Vec<Elem>, grouping: Option<&Grouping>, op: AggOp) -> Vec<G
             match op {
                 AggOp::Count | AggOp::Group => g.count += 1.0,
                 AggOp::Sum | AggOp::Avg => {
-                    g.hists.add(h);
+                    if op == AggOp::Avg {
+                        g.hist_members.push(h.clone());
+                    } else {
+                        g.hists.add(h);
+                    }
                     g.hist_count += 1.0;
                     if g.hist_metric.is_none() {
                         g.hist_metric = Some(e.labels.metric_name().unwrap_or("").to_string());
@@ -406,7 +415,10 @@ fn count_values(input: Vec<Elem>, label: &str, grouping: Option<&Grouping>) -> V
     let mut index: HashMap<(Signature, String), usize> = HashMap::new();
     let mut out: Vec<Elem> = Vec::new();
     for e in input {
-        let value = format_count_value(e.f);
+        let value = match &e.h {
+            Some(h) => native_histogram::buckets::describe(h),
+            None => format_count_value(e.f),
+        };
         let key = (group_signature(&e.labels, grouping), value.clone());
         match index.get(&key) {
             Some(&i) => out[i].f += 1.0,

@@ -53,7 +53,9 @@ impl Evaluator<'_> {
                 }]))
             }
             "scalar" => {
-                let v = self.arg_vector(c, 0, t)?;
+                // Only float samples count; a histogram has no scalar value.
+                let mut v = self.arg_vector(c, 0, t)?;
+                v.retain(|e| e.h.is_none());
                 Ok(StepValue::Scalar(if v.len() == 1 {
                     v[0].f
                 } else {
@@ -198,6 +200,8 @@ impl Evaluator<'_> {
             "sort" | "sort_desc" => {
                 self.warn_sort_in_range_query(c);
                 let mut v = self.arg_vector(c, 0, t)?;
+                // Histograms have no order by value and are left out.
+                v.retain(|e| e.h.is_none());
                 let desc = name == "sort_desc";
                 v.sort_by(|a, b| {
                     use std::cmp::Ordering;
@@ -465,7 +469,7 @@ impl Evaluator<'_> {
                 s,
                 m.range_start,
                 m.range_end,
-                m.mode == RangeMode::Plain,
+                m.mode,
                 s.drop_name || !keep_name,
                 arg_pos(c, matrix_arg),
             );

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tidemark_model::FloatHistogram;
 
 use super::{Elem, Evaluator, RangeElem};
-use crate::ast::{Call, Pos};
+use crate::ast::{Call, Pos, RangeMode};
 use crate::functions::native_histogram::counter::{self, Kind, Note};
 use crate::functions::native_histogram::notes::{self, Operation};
 use crate::functions::native_histogram::{stats, HistogramSum};
@@ -52,7 +52,7 @@ impl Evaluator<'_> {
         s: &RangeElem<'_>,
         range_start: i64,
         range_end: i64,
-        plain: bool,
+        mode: RangeMode,
         drop_name: bool,
         pos: Pos,
     ) -> RangeOutcome {
@@ -122,28 +122,22 @@ impl Evaluator<'_> {
                     self.warn(notes::mixed_floats_histograms(metric), pos);
                     return RangeOutcome::Done(None);
                 }
-                let mut acc = HistogramSum::default();
-                for p in hists {
-                    acc.add(&p.h);
-                }
-                self.report_sum(&acc, metric, pos);
-                acc.result().map(|h| {
-                    if name == "avg_over_time" {
-                        hist_elem(crate::functions::native_histogram::divide(
-                            h,
-                            hists.len() as f64,
-                        ))
-                    } else {
-                        hist_elem(h.clone())
+                let acc = if name == "avg_over_time" {
+                    let all: Vec<&FloatHistogram> = hists.iter().map(|p| &*p.h).collect();
+                    crate::functions::native_histogram::mean(&all)
+                } else {
+                    let mut acc = HistogramSum::default();
+                    for p in hists {
+                        acc.add(&p.h);
                     }
-                })
+                    acc
+                };
+                self.report_sum(&acc, metric, pos);
+                acc.result().map(hist_elem)
             }
             "rate" | "increase" | "delta" => {
                 if mixed {
                     self.warn(notes::mixed_floats_histograms(metric), pos);
-                    return RangeOutcome::Done(None);
-                }
-                if !plain {
                     return RangeOutcome::Done(None);
                 }
                 let kind = match name {
@@ -152,7 +146,19 @@ impl Evaluator<'_> {
                     _ => Kind::Delta,
                 };
                 let mut found = Vec::new();
-                let h = counter::extrapolated(hists, range_start, range_end, kind, &mut found);
+                let h = match mode {
+                    RangeMode::Plain => {
+                        counter::extrapolated(hists, range_start, range_end, kind, &mut found)
+                    }
+                    RangeMode::Anchored | RangeMode::Smoothed => counter::extended(
+                        hists,
+                        range_start,
+                        range_end,
+                        mode == RangeMode::Smoothed,
+                        kind,
+                        &mut found,
+                    ),
+                };
                 self.report_rate_notes(&found, metric, pos);
                 h.map(hist_elem)
             }
@@ -295,7 +301,7 @@ fn last_two_samples<'a>(floats: &[FPoint], hists: &'a [HPoint]) -> LastTwo<'a> {
 }
 
 /// `resets` or `changes` over floats and histograms merged in time order; a
-/// switch between a float and a histogram counts as a change, not as a reset.
+/// switch between a float and a histogram counts as both.
 fn count_transitions(floats: &[FPoint], hists: &[HPoint], resets: bool) -> f64 {
     enum S<'a> {
         F(f64),
@@ -321,7 +327,7 @@ fn count_transitions(floats: &[FPoint], hists: &[HPoint], resets: bool) -> f64 {
                     !crate::functions::native_histogram::arith::equal(a, b)
                 }
             }
-            _ => !resets,
+            _ => true,
         };
         if hit {
             n += 1.0;

@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tidemark_model::{is_stale_nan, Labels};
+use tidemark_model::{is_stale_nan, CounterResetHint, Labels};
+
+use crate::functions::native_histogram::counter;
 
 use super::{Elem, Evaluator, Matrix, RangeElem};
 use crate::ast::{Expr, MatrixSelector, RangeMode, VectorSelector};
@@ -243,14 +245,28 @@ impl Evaluator<'_> {
             if hidx > 0 {
                 let hp = &s.hpoints[hidx - 1];
                 if (idx == 0 || s.points[idx - 1].t < hp.t) && hp.t > ref_t - lookback {
+                    let (mut h, mut at) = (hp.h.clone(), hp.t);
+                    if vs.smoothed && hp.t < ref_t {
+                        // Interpolate towards the next histogram, if there is one in reach.
+                        let next = s.hpoints.get(hidx).filter(|n| n.t < ref_t + lookback);
+                        if let Some(n) = next {
+                            let counter = hp.h.counter_reset_hint != CounterResetHint::Gauge
+                                && n.h.counter_reset_hint != CounterResetHint::Gauge;
+                            let Some(mid) = counter::interpolate(hp, n, ref_t, counter) else {
+                                continue;
+                            };
+                            h = Arc::new(mid);
+                            at = ref_t;
+                        }
+                    }
                     out.push((
                         Elem {
                             labels: s.labels.clone(),
                             f: 0.0,
-                            h: Some(hp.h.clone()),
+                            h: Some(h),
                             drop_name: false,
                         },
-                        hp.t,
+                        at,
                     ));
                     continue;
                 }
@@ -320,8 +336,19 @@ impl Evaluator<'_> {
         let range_start = ref_t - range;
         let mut series = Vec::new();
         for s in self.series_of(ms.vs.id) {
-            let hlo = s.hpoints.partition_point(|p| p.t <= range_start);
-            let hhi = s.hpoints.partition_point(|p| p.t <= ref_t);
+            let mut hlo = s.hpoints.partition_point(|p| p.t <= range_start);
+            let mut hhi = s.hpoints.partition_point(|p| p.t <= ref_t);
+            let reach = self.opts.lookback_delta_ms;
+            if ms.mode != RangeMode::Plain && hlo > 0 && s.hpoints[hlo - 1].t > range_start - reach
+            {
+                hlo -= 1;
+            }
+            if ms.mode == RangeMode::Smoothed
+                && hhi < s.hpoints.len()
+                && s.hpoints[hhi].t < ref_t + reach
+            {
+                hhi += 1;
+            }
             let hpoints: &[HPoint] = &s.hpoints[hlo..hhi];
             let mut lo = s.points.partition_point(|p| p.t <= range_start);
             let mut hi = s.points.partition_point(|p| p.t <= ref_t);

@@ -5,9 +5,26 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tidemark_model::{CounterResetHint, FloatHistogram};
+
 use super::{Elem, Evaluator, Matrix, RangeElem, StepValue};
 use crate::ast::{RangeMode, Subquery};
 use crate::value::{FPoint, HPoint, QueryError};
+
+/// Subquery steps may skip or repeat samples, so what the producer said about
+/// resets relative to *its* previous sample no longer applies: counter
+/// histograms get an unknown hint and resets are detected by comparison.
+fn without_reset_claim(h: &Arc<FloatHistogram>) -> Arc<FloatHistogram> {
+    match h.counter_reset_hint {
+        CounterResetHint::CounterReset | CounterResetHint::NotCounterReset => {
+            Arc::new(FloatHistogram {
+                counter_reset_hint: CounterResetHint::Unknown,
+                ..(**h).clone()
+            })
+        }
+        CounterResetHint::Unknown | CounterResetHint::Gauge => h.clone(),
+    }
+}
 
 impl Evaluator<'_> {
     pub(crate) fn subquery<'e>(&'e self, sq: &Subquery, t: i64) -> Result<Matrix<'e>, QueryError> {
@@ -52,7 +69,7 @@ impl Evaluator<'_> {
                 match &e.h {
                     Some(h) => entry.1.push(HPoint {
                         t: ts,
-                        h: h.clone(),
+                        h: without_reset_claim(h),
                     }),
                     None => entry.0.push(FPoint { t: ts, f: e.f }),
                 }

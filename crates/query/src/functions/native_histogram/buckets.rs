@@ -150,6 +150,34 @@ pub(crate) fn ascending_buckets(h: &FloatHistogram) -> Vec<Bucket> {
     out
 }
 
+/// Prometheus' `FloatHistogram.String()`, e.g.
+/// `{count:20, sum:10, [-2,-1):2, [-0.001,0.001]:2, (0.5,1]:1}` (empty buckets left
+/// out); `count_values` uses it as the label value of a histogram.
+pub(crate) fn describe(h: &FloatHistogram) -> String {
+    use crate::functions::go_fmt::percent_g;
+    let mut out = format!("{{count:{}, sum:{}", percent_g(h.count), percent_g(h.sum));
+    for b in ascending_buckets(h) {
+        if b.count == 0.0 {
+            continue;
+        }
+        let (open, close) = if b.is_zero {
+            ('[', ']')
+        } else if b.upper <= 0.0 {
+            ('[', ')')
+        } else {
+            ('(', ']')
+        };
+        out.push_str(&format!(
+            ", {open}{},{}{close}:{}",
+            percent_g(b.lower),
+            percent_g(b.upper),
+            percent_g(b.count)
+        ));
+    }
+    out.push('}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +208,31 @@ mod tests {
         assert_eq!(to_map(&s, &c).len(), 4);
         assert_eq!(s[0].offset, -2);
         assert_eq!(s[1].offset, 1);
+    }
+
+    #[test]
+    fn description_matches_prometheus() {
+        let h = FloatHistogram {
+            count: 20.0,
+            sum: 10.0,
+            zero_threshold: 0.001,
+            zero_count: 2.0,
+            positive_spans: vec![BucketSpan {
+                offset: 0,
+                length: 2,
+            }],
+            positive_buckets: vec![1.0, 2.0],
+            negative_spans: vec![BucketSpan {
+                offset: 0,
+                length: 2,
+            }],
+            negative_buckets: vec![1.0, 2.0],
+            ..FloatHistogram::default()
+        };
+        assert_eq!(
+            describe(&h),
+            "{count:20, sum:10, [-2,-1):2, [-1,-0.5):1, [-0.001,0.001]:2, (0.5,1]:1, (1,2]:2}"
+        );
     }
 
     #[test]

@@ -192,6 +192,119 @@ fn raw_increase(
     Some(h)
 }
 
+/// `rate`/`increase`/`delta` over an `anchored` or `smoothed` window: the
+/// difference between the histograms at the window boundaries, without
+/// extrapolation (the float version is `rate::extended_rate`).
+///
+/// `points` extend past the window as the selector provides them: the last
+/// sample at or before the start, and for `smoothed` the first after the end;
+/// `smoothed` interpolates the boundary histograms.
+pub(crate) fn extended(
+    points: &[HPoint],
+    range_start_ms: i64,
+    range_end_ms: i64,
+    smoothed: bool,
+    kind: Kind,
+    notes: &mut Vec<Note>,
+) -> Option<FloatHistogram> {
+    if points.is_empty() {
+        return None;
+    }
+    let is_counter = kind != Kind::Delta;
+    let custom = uses_custom_buckets(&points[0].h);
+    if points.iter().any(|p| uses_custom_buckets(&p.h) != custom) {
+        notes.push(Note::MixedExponentialCustom);
+        return None;
+    }
+    let gauge = |p: &HPoint| p.h.counter_reset_hint == CounterResetHint::Gauge;
+    if is_counter && points.iter().any(gauge) {
+        notes.push(Note::NotCounter);
+    }
+    if !is_counter && !points.iter().all(gauge) {
+        notes.push(Note::NotGauge);
+    }
+    let mut last_idx = points.len() - 1;
+    let mut first_idx = points[..last_idx]
+        .partition_point(|p| p.t <= range_start_ms)
+        .saturating_sub(1);
+    if smoothed {
+        last_idx = points[..last_idx].partition_point(|p| p.t < range_end_ms);
+    }
+    if points[last_idx].t <= range_start_ms {
+        return None;
+    }
+    let left = if smoothed && points[first_idx].t < range_start_ms {
+        interpolate(
+            &points[first_idx],
+            &points[first_idx + 1],
+            range_start_ms,
+            is_counter,
+        )?
+    } else {
+        (*points[first_idx].h).clone()
+    };
+    let right = if smoothed && last_idx > 0 && points[last_idx].t > range_end_ms {
+        interpolate(
+            &points[last_idx - 1],
+            &points[last_idx],
+            range_end_ms,
+            is_counter,
+        )?
+    } else {
+        (*points[last_idx].h).clone()
+    };
+    let mut h = arith::sub(&right, &left).ok()?.h;
+    if is_counter {
+        // Boundary resets are handled by the interpolation; only the samples
+        // strictly inside the window take part in the reset correction.
+        if points[first_idx].t <= range_start_ms {
+            first_idx += 1;
+        }
+        let end = if points[last_idx].t >= range_end_ms {
+            last_idx
+        } else {
+            last_idx + 1
+        };
+        let inner: Vec<&FloatHistogram> = points
+            .get(first_idx..end.max(first_idx))
+            .unwrap_or(&[])
+            .iter()
+            .map(|p| &*p.h)
+            .collect();
+        let mut prev = &left;
+        for cur in inner.iter().copied().chain(std::iter::once(&right)) {
+            if detect_reset(cur, prev) {
+                h = arith::add(&h, prev).ok()?.h;
+            }
+            prev = cur;
+        }
+    }
+    if kind == Kind::Rate {
+        h = arith::divide(&h, (range_end_ms - range_start_ms) as f64 / 1000.0);
+    }
+    h.counter_reset_hint = CounterResetHint::Gauge;
+    Some(h)
+}
+
+/// The histogram at `t` between `a` and `b`, interpolated bucket by bucket; for
+/// counters a reset between them means `b` grew from nothing.
+pub(crate) fn interpolate(
+    a: &HPoint,
+    b: &HPoint,
+    t: i64,
+    is_counter: bool,
+) -> Option<FloatHistogram> {
+    let frac = (t - a.t) as f64 / (b.t - a.t) as f64;
+    let mut h = if is_counter && detect_reset(&b.h, &a.h) {
+        arith::scale(&b.h, frac)
+    } else {
+        let diff = arith::sub(&b.h, &a.h).ok()?.h;
+        arith::add(&a.h, &arith::scale(&diff, frac)).ok()?.h
+    };
+    h.counter_reset_hint = CounterResetHint::Unknown;
+    Some(h)
+}
+
 /// `irate` (`per_second`) or `idelta` over the last two histogram samples.
 pub(crate) fn instant(
     prev: &HPoint,

@@ -53,20 +53,10 @@ pub(crate) fn trim(h: &FloatHistogram, cut: f64, keep: Keep) -> FloatHistogram {
     let (mut pos, mut neg) = (BucketMap::new(), BucketMap::new());
     let (mut zero, mut count, mut sum) = (0.0, 0.0, 0.0);
     for p in &pieces {
-        let (lo, hi) = match keep {
-            Keep::Below => (p.lower, p.upper.min(cut)),
-            Keep::Above => (p.lower.max(cut), p.upper),
-        };
-        let kept = if hi <= lo || p.count == 0.0 {
-            0.0
-        } else if lo == p.lower && hi == p.upper {
-            p.count
-        } else {
-            p.count * share(p, lo, hi)
-        };
+        let (kept, value) = kept_part(p, cut, keep);
         if kept != 0.0 {
             count += kept;
-            sum += kept * representative(p.linear, lo, hi);
+            sum += kept * value;
         }
         match p.at {
             Where::Positive(i) => {
@@ -92,6 +82,38 @@ pub(crate) fn trim(h: &FloatHistogram, cut: f64, keep: Keep) -> FloatHistogram {
     }
 }
 
+/// How many of `p`'s observations survive, and the value they stand for.
+fn kept_part(p: &Piece, cut: f64, keep: Keep) -> (f64, f64) {
+    if p.count == 0.0 {
+        return (0.0, 0.0);
+    }
+    let (open_low, open_high) = (p.lower == f64::NEG_INFINITY, p.upper == f64::INFINITY);
+    // Buckets reaching to infinity cannot be interpolated: they are kept or
+    // dropped whole, standing for the nearest finite bound (or the cut).
+    match (open_low, open_high, keep) {
+        (true, true, _) => return (0.0, 0.0),
+        (true, false, Keep::Below) if cut > f64::NEG_INFINITY => {
+            return (p.count, p.upper.min(cut))
+        }
+        (false, true, Keep::Above) if cut < f64::INFINITY => return (p.count, p.lower.max(cut)),
+        (true, false, _) | (false, true, _) => return (0.0, 0.0),
+        (false, false, _) => {}
+    }
+    let (lo, hi) = match keep {
+        Keep::Below => (p.lower, p.upper.min(cut)),
+        Keep::Above => (p.lower.max(cut), p.upper),
+    };
+    if hi <= lo {
+        return (0.0, 0.0);
+    }
+    let kept = if lo == p.lower && hi == p.upper {
+        p.count
+    } else {
+        p.count * share(p, lo, hi)
+    };
+    (kept, representative(p.linear, lo, hi))
+}
+
 /// Every bucket with its bounds; the zero bucket only reaches to the side of zero
 /// where the histogram has buckets, as for quantiles.
 fn pieces(h: &FloatHistogram) -> Vec<Piece> {
@@ -100,7 +122,8 @@ fn pieces(h: &FloatHistogram) -> Vec<Piece> {
     if uses_custom_buckets(h) {
         for (&i, &c) in &pos {
             let (mut lower, upper) = custom_bounds(&h.custom_values, i);
-            if lower == f64::NEG_INFINITY && upper > 0.0 {
+            // A first bucket reaching above zero is taken to start at zero.
+            if lower == f64::NEG_INFINITY && upper > 0.0 && upper != f64::INFINITY {
                 lower = 0.0;
             }
             out.push(Piece {
@@ -208,6 +231,25 @@ mod tests {
         assert_eq!(trim(&h_test(), f64::INFINITY, Keep::Below), h_test());
         let t = trim(&h_test(), f64::INFINITY, Keep::Above);
         assert_eq!((t.count, t.sum, t.zero_count), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn custom_buckets_to_infinity_are_kept_or_dropped_whole() {
+        // custom_values [0]: (-Inf, 0] holds 1, (0, +Inf] holds 100.
+        let h = FloatHistogram {
+            schema: -53,
+            count: 101.0,
+            sum: 33.0,
+            custom_values: vec![0.0],
+            positive_spans: span(2),
+            positive_buckets: vec![1.0, 100.0],
+            ..FloatHistogram::default()
+        };
+        let below = trim(&h, -10.0, Keep::Below);
+        assert_eq!((below.count, below.sum), (1.0, -10.0));
+        let above = trim(&h, 10.0, Keep::Above);
+        assert_eq!((above.count, above.sum), (100.0, 1000.0));
+        assert_eq!(trim(&h, -10.0, Keep::Above).count, 100.0);
     }
 
     #[test]
