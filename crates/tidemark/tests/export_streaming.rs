@@ -35,6 +35,12 @@ fn load(tm: &Tidemark, t0: i64) {
             tm.remote_write(chunk);
         }
     }
+    // Two series of one metric that share no label but the name (read one by one).
+    let samples: Vec<(i64, f64)> = (0..SAMPLES).map(|k| (t0 + k * STEP_MS, 0.5)).collect();
+    tm.remote_write(&[
+        series(&[("__name__", "exp_mixed"), ("a", "1")], &samples),
+        series(&[("__name__", "exp_mixed"), ("b", "1")], &samples),
+    ]);
 }
 
 /// `(name, id) → (timestamps, values)` from a JSON-lines body; panics on a duplicate.
@@ -43,7 +49,10 @@ fn parse(body: &str) -> BTreeMap<(String, String), (Vec<i64>, Vec<f64>)> {
     for line in body.lines() {
         let j: Json = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         let name = j["metric"]["__name__"].as_str().unwrap().to_string();
-        let id = j["metric"]["id"].as_str().unwrap().to_string();
+        let id = match j["metric"]["id"].as_str() {
+            Some(id) => id.to_string(),
+            None => j["metric"].to_string(),
+        };
         let ts: Vec<i64> = j["timestamps"]
             .as_array()
             .unwrap()
@@ -105,8 +114,10 @@ fn large_export_is_streamed_series_by_series() {
         Some("application/stream+json")
     );
     let got = parse(&resp.text().unwrap());
-    assert_eq!(got.len(), WIDE_SERIES + NARROW_SERIES);
-    for ((name, id), (ts, vs)) in &got {
+    assert_eq!(got.len(), WIDE_SERIES + NARROW_SERIES + 2);
+    let mixed: Vec<_> = got.keys().filter(|(n, _)| n == "exp_mixed").collect();
+    assert_eq!(mixed.len(), 2, "{mixed:?}");
+    for ((name, id), (ts, vs)) in got.iter().filter(|((n, _), _)| n != "exp_mixed") {
         let i: usize = id.parse().unwrap();
         assert!(name == "exp_wide" || i < NARROW_SERIES);
         let want_ts: Vec<i64> = (0..SAMPLES).map(|k| t0 + k * STEP_MS).collect();

@@ -2,11 +2,12 @@
 //! moves between Tidemark and VictoriaMetrics with `/api/v1/import` on either side.
 //!
 //! The body is streamed (chunked): only label sets are collected up front; samples are
-//! read a batch of series at a time on the blocking pool and handed to the connection
+//! read a chunk of series at a time on the blocking pool and handed to the connection
 //! through a small bounded channel, so exporting a large database holds at most a few
-//! batches in memory and stops as soon as the client goes away.
+//! chunks in memory and stops as soon as the client goes away. Chunk sizes adapt to
+//! the samples per series seen so far, so long time ranges read fewer series at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -15,7 +16,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use http_body::Frame;
-use tidemark_model::{Labels, Matcher, Tenant, TimeSeries, METRIC_NAME};
+use tidemark_model::{Labels, MatchOp, Matcher, Tenant, TimeSeries, METRIC_NAME};
 use tidemark_protocols::jsonline;
 use tidemark_storage::{Storage, StorageError};
 use tokio::sync::mpsc;
@@ -24,9 +25,12 @@ use crate::api::params::{Params, MAX_TIME_MS, MIN_TIME_MS};
 use crate::api::response::ApiError;
 use crate::state::SharedState;
 
-/// Series of one metric read with a single select; larger metrics are read series by
-/// series so that one batch never holds more than this many series' samples.
-const BATCH_SERIES: usize = 1_000;
+/// Series in the first chunk read; later chunks are sized from the samples seen.
+const FIRST_CHUNK_SERIES: usize = 100;
+/// Most series one chunk reads, however few samples they have.
+const MAX_CHUNK_SERIES: usize = 1_000;
+/// Samples one chunk should hold (16 MiB of samples).
+const TARGET_CHUNK_SAMPLES: usize = 1 << 20;
 /// Flush the output buffer to the connection once it holds this much.
 const CHUNK_BYTES: usize = 256 << 10;
 /// Chunks queued between the reader and the connection (backpressure).
@@ -107,12 +111,8 @@ fn series_by_metric(
     Ok(groups)
 }
 
-/// Why writing stopped early.
-enum Stop {
-    Storage(StorageError),
-    /// The client went away; not an error.
-    Disconnected,
-}
+/// The client went away; the export stops quietly.
+struct Disconnected;
 
 fn write_groups(
     storage: &Storage,
@@ -121,11 +121,19 @@ fn write_groups(
     tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), StorageError> {
     let mut out = Vec::with_capacity(CHUNK_BYTES * 2);
+    let mut sizer = ChunkSizer::default();
     for (name, labels) in groups {
-        match read_group(storage, req, name.as_deref(), &labels, tx, &mut out) {
-            Ok(()) => {}
-            Err(Stop::Disconnected) => return Ok(()),
-            Err(Stop::Storage(e)) => return Err(e),
+        let mut rest = labels.as_slice();
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(sizer.next_len().min(rest.len()));
+            rest = tail;
+            let series = read_chunk(storage, req, name.as_deref(), chunk)?;
+            sizer.record(chunk.len(), series.iter().map(|s| s.samples.len()).sum());
+            for ts in &series {
+                if write_one(ts, tx, &mut out).is_err() {
+                    return Ok(());
+                }
+            }
         }
     }
     if !out.is_empty() {
@@ -134,74 +142,105 @@ fn write_groups(
     Ok(())
 }
 
-/// Writes one metric's series: one select when the group is small, else one per series.
-fn read_group(
+/// Chooses how many series the next chunk reads from the samples per series so far.
+#[derive(Default)]
+struct ChunkSizer {
+    series: usize,
+    samples: usize,
+}
+
+impl ChunkSizer {
+    fn next_len(&self) -> usize {
+        if self.series == 0 {
+            return FIRST_CHUNK_SERIES;
+        }
+        let per_series = (self.samples / self.series).max(1);
+        (TARGET_CHUNK_SAMPLES / per_series).clamp(1, MAX_CHUNK_SERIES)
+    }
+
+    fn record(&mut self, series: usize, samples: usize) {
+        self.series += series;
+        self.samples += samples;
+    }
+}
+
+/// The samples of exactly the series in `chunk` (consecutive series of one metric).
+fn read_chunk(
     storage: &Storage,
     req: &ExportRequest,
     name: Option<&str>,
-    labels: &[Labels],
-    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
-    out: &mut Vec<u8>,
-) -> Result<(), Stop> {
-    match name {
-        Some(name) if labels.len() <= BATCH_SERIES => {
-            let mut found: BTreeMap<Labels, TimeSeries> = BTreeMap::new();
-            for set in &req.sets {
-                let mut matchers = set.clone();
-                matchers.push(Matcher::equal(METRIC_NAME, name));
-                for ts in storage
-                    .select(Tenant::DEFAULT, &matchers, req.start, req.end)
-                    .map_err(Stop::Storage)?
-                {
-                    found.entry(ts.labels.clone()).or_insert(ts);
-                }
-            }
-            for ts in found.values() {
-                write_one(ts, tx, out)?;
-            }
+    chunk: &[Labels],
+) -> Result<Vec<TimeSeries>, StorageError> {
+    let Some(matchers) = chunk_matchers(name, chunk) else {
+        // No label narrows the chunk down: one exact lookup per series.
+        let mut out = Vec::with_capacity(chunk.len());
+        for labels in chunk {
+            let exact: Vec<Matcher> = labels
+                .iter()
+                .map(|l| Matcher::equal(l.name.clone(), l.value.clone()))
+                .collect();
+            out.extend(
+                storage
+                    .select(Tenant::DEFAULT, &exact, req.start, req.end)?
+                    .into_iter()
+                    .filter(|ts| &ts.labels == labels),
+            );
         }
-        _ => {
-            for l in labels {
-                if let Some(ts) = select_exact(storage, l, req.start, req.end)? {
-                    write_one(&ts, tx, out)?;
-                }
-            }
-        }
-    }
-    Ok(())
+        return Ok(out);
+    };
+    let wanted: HashSet<&Labels> = chunk.iter().collect();
+    Ok(storage
+        .select(Tenant::DEFAULT, &matchers, req.start, req.end)?
+        .into_iter()
+        .filter(|ts| wanted.contains(&ts.labels))
+        .collect())
 }
 
-/// The one series with exactly these labels (equality matchers also match supersets).
-fn select_exact(
-    storage: &Storage,
-    labels: &Labels,
-    start: i64,
-    end: i64,
-) -> Result<Option<TimeSeries>, Stop> {
-    let matchers: Vec<Matcher> = labels
+/// Matchers selecting the chunk's series (and possibly a few others of the metric, which
+/// the caller filters out): the metric name plus `label=~"v1|v2|..."` on the label that
+/// every series of the chunk has and that tells most of them apart. `None` when no such
+/// label exists.
+fn chunk_matchers(name: Option<&str>, chunk: &[Labels]) -> Option<Vec<Matcher>> {
+    let first = chunk.first()?;
+    let best = first
         .iter()
-        .map(|l| Matcher::equal(l.name.clone(), l.value.clone()))
-        .collect();
-    Ok(storage
-        .select(Tenant::DEFAULT, &matchers, start, end)
-        .map_err(Stop::Storage)?
-        .into_iter()
-        .find(|ts| &ts.labels == labels))
+        .filter(|l| l.name != METRIC_NAME)
+        .filter_map(|l| {
+            let values: Option<BTreeSet<&str>> = chunk.iter().map(|s| s.get(&l.name)).collect();
+            values.map(|v| (v.len(), l.name.as_str(), v))
+        })
+        .max_by_key(|(distinct, _, _)| *distinct);
+    let mut matchers = Vec::with_capacity(2);
+    if let Some(name) = name {
+        matchers.push(Matcher::equal(METRIC_NAME, name));
+    }
+    match best {
+        Some((_, label, values)) => {
+            let pattern = values
+                .iter()
+                .map(|v| regex::escape(v))
+                .collect::<Vec<_>>()
+                .join("|");
+            matchers.push(Matcher::new(MatchOp::Regex, label, pattern).ok()?);
+        }
+        None if name.is_some() && chunk.len() == 1 => {}
+        None => return None,
+    }
+    Some(matchers)
 }
 
 fn write_one(
     ts: &TimeSeries,
     tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
     out: &mut Vec<u8>,
-) -> Result<(), Stop> {
+) -> Result<(), Disconnected> {
     if ts.samples.is_empty() {
         return Ok(());
     }
     jsonline::write_series(ts, out);
     if out.len() >= CHUNK_BYTES {
         let chunk = Bytes::from(std::mem::replace(out, Vec::with_capacity(CHUNK_BYTES * 2)));
-        tx.blocking_send(Ok(chunk))
-            .map_err(|_| Stop::Disconnected)?;
+        tx.blocking_send(Ok(chunk)).map_err(|_| Disconnected)?;
     }
     Ok(())
 }
@@ -223,5 +262,57 @@ impl http_body::Body for ChannelBody {
         self.rx
             .poll_recv(cx)
             .map(|item| item.map(|r| r.map(Frame::data)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn chunks_are_selected_by_the_most_distinctive_common_label() {
+        let chunk = [
+            labels(&[("__name__", "m"), ("job", "a"), ("path", "/x.y")]),
+            labels(&[("__name__", "m"), ("job", "a"), ("path", "/z")]),
+        ];
+        let m = chunk_matchers(Some("m"), &chunk).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1].name, "path");
+        for l in &chunk {
+            assert!(m[1].matches(l.get("path").unwrap()));
+        }
+        assert!(!m[1].matches("/xzy"), "values are literals, not patterns");
+    }
+
+    #[test]
+    fn chunks_without_a_common_label_fall_back() {
+        let chunk = [
+            labels(&[("__name__", "m"), ("a", "1")]),
+            labels(&[("__name__", "m"), ("b", "1")]),
+        ];
+        assert!(chunk_matchers(Some("m"), &chunk).is_none());
+        let single = [labels(&[("__name__", "m")])];
+        assert_eq!(chunk_matchers(Some("m"), &single).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn chunk_size_follows_samples_per_series() {
+        let mut sizer = ChunkSizer::default();
+        assert_eq!(sizer.next_len(), FIRST_CHUNK_SERIES);
+        sizer.record(100, 100 * 10);
+        assert_eq!(
+            sizer.next_len(),
+            MAX_CHUNK_SERIES,
+            "small series: big chunks"
+        );
+        let mut sizer = ChunkSizer::default();
+        sizer.record(10, 10 * (TARGET_CHUNK_SAMPLES / 4));
+        assert_eq!(sizer.next_len(), 4, "long series: few per chunk");
+        sizer.record(1, 100 * TARGET_CHUNK_SAMPLES);
+        assert_eq!(sizer.next_len(), 1);
     }
 }
