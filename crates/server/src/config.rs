@@ -107,9 +107,10 @@ impl ServerConfig {
     }
 }
 
-/// 15% of the memory the process may use, at least 16 MiB: with the storage budget
-/// (`--memory.allowed-percent`, 60% by default) and queries it keeps the process inside
-/// its limit (e.g. a container's) even when every ingestion slot holds a large body.
+/// 15% of the memory the process may use, at least 16 MiB: what remains after the
+/// storage budget (`--memory.allowed-percent`, 60% by default) leaves room for this
+/// and for queries, so a burst of large ingestion bodies is refused with 503 before it
+/// can push the process past its limit (e.g. a container's).
 pub fn default_max_inflight_bytes(memory_limit_bytes: u64) -> usize {
     let bytes = (memory_limit_bytes / 100 * 15).max(16 << 20);
     usize::try_from(bytes).unwrap_or(usize::MAX)
