@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use tidemark_model::{Labels, Sample, Tenant, TimeSeries};
+use tidemark_model::{Labels, Sample, Tenant};
 
 use crate::background::Background;
 use crate::block_cache::{self, BlockCache};
@@ -21,7 +21,8 @@ use crate::partition::Partitions;
 use crate::series::{SeriesId, SeriesRegistry};
 use crate::time::{self, Day};
 use crate::tombstones::Tombstones;
-use crate::wal::{Wal, WalRecord};
+use crate::wal::{SeriesEntry, Wal, WalRecord};
+use crate::SeriesRef;
 use crate::{
     AppendStats, FsyncPolicy, StorageError, StorageOptions, FORMAT_VERSION,
     MIN_READABLE_FORMAT_VERSION,
@@ -179,15 +180,25 @@ impl Engine {
         self.next_part_seq.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The write path for every append (owned batches are converted to borrowed form
+    /// first): per batch, one registry lookup pass, one WAL record, one index check
+    /// and one lock per buffer shard.
     pub(crate) fn append(
         &self,
         tenant: Tenant,
-        batch: &[TimeSeries],
+        batch: &[SeriesRef<'_>],
     ) -> Result<AppendStats, StorageError> {
         self.check_open()?;
+        if let Some(bad) = batch.iter().find(|s| !in_labels_form(s.labels)) {
+            return Err(StorageError::Invalid(format!(
+                "label pairs must be sorted by unique, non-empty names and have non-empty values: {:?}",
+                bad.labels
+            )));
+        }
         let cutoff = retention_cutoff(&self.opts);
         let mut stats = AppendStats::default();
-        let mut accepted: Vec<(&Labels, Cow<'_, [Sample]>)> = Vec::with_capacity(batch.len());
+        let mut labels: Vec<&[(&str, &str)]> = Vec::with_capacity(batch.len());
+        let mut samples: Vec<Cow<'_, [Sample]>> = Vec::with_capacity(batch.len());
         for ts in batch {
             if ts.samples.is_empty() {
                 continue;
@@ -198,8 +209,8 @@ impl Engine {
                     .reject(RejectReason::EmptyLabels, ts.samples.len() as u64);
                 continue;
             }
-            let samples: Cow<'_, [Sample]> = if ts.samples.iter().all(|s| s.timestamp >= cutoff) {
-                Cow::Borrowed(&ts.samples)
+            let kept: Cow<'_, [Sample]> = if ts.samples.iter().all(|s| s.timestamp >= cutoff) {
+                Cow::Borrowed(ts.samples)
             } else {
                 let kept: Vec<Sample> = ts
                     .samples
@@ -212,33 +223,35 @@ impl Engine {
                 self.metrics.reject(RejectReason::TooOld, dropped);
                 Cow::Owned(kept)
             };
-            if !samples.is_empty() {
-                accepted.push((&ts.labels, samples));
+            if !kept.is_empty() {
+                labels.push(ts.labels);
+                samples.push(kept);
             }
         }
-        if accepted.is_empty() {
+        if labels.is_empty() {
             return Ok(stats);
         }
         let clock = {
             let _gate = self.ingest_gate.read();
-            let entries = accepted
+            let ids = self.registry.get_or_create_pairs(tenant, &labels)?;
+            let entries: Vec<SeriesEntry<'_>> = ids
                 .iter()
-                .map(|(labels, samples)| {
-                    let id = self.registry.get_or_create(tenant, labels)?;
-                    Ok((id, *labels, samples.as_ref()))
-                })
-                .collect::<Result<Vec<_>, StorageError>>()?;
+                .zip(&labels)
+                .zip(&samples)
+                .map(|((&id, &l), s)| (id, l, s.as_ref()))
+                .collect();
             let clock = self.wal.append_samples(tenant, &entries)?;
-            for &(id, labels, samples) in &entries {
-                insert_samples(&self.index, &self.buffer, tenant, id, labels, samples);
-            }
+            self.index_new_days(tenant, &entries);
+            let buffered: Vec<(SeriesId, &[Sample])> =
+                entries.iter().map(|&(id, _, s)| (id, s)).collect();
+            self.buffer.add_batch(&buffered);
             clock
         };
         if self.opts.fsync == FsyncPolicy::EveryBatch {
             self.wal.sync_through(clock)?;
         }
-        stats.series = accepted.len() as u64;
-        stats.samples = accepted.iter().map(|(_, s)| s.len() as u64).sum();
+        stats.series = labels.len() as u64;
+        stats.samples = samples.iter().map(|s| s.len() as u64).sum();
         self.metrics
             .rows_ingested
             .fetch_add(stats.samples, Ordering::Relaxed);
@@ -248,6 +261,28 @@ impl Engine {
             }
         }
         Ok(stats)
+    }
+
+    /// Adds series to the index for the days of their samples that it does not list
+    /// them for yet; labels are fetched from the registry only for those few.
+    fn index_new_days(&self, tenant: Tenant, entries: &[SeriesEntry<'_>]) {
+        let mut days: Vec<(Day, SeriesId)> = Vec::with_capacity(entries.len());
+        for &(id, _, samples) in entries {
+            let mut last_day = None;
+            for s in samples {
+                let day = time::day_of(s.timestamp);
+                if last_day != Some(day) {
+                    days.push((day, id));
+                    last_day = Some(day);
+                }
+            }
+        }
+        self.index.retain_missing(tenant, &mut days);
+        for (day, id) in days {
+            if let Some(info) = self.registry.info(id) {
+                self.index.add(tenant, day, id, &info.labels);
+            }
+        }
     }
 
     pub(crate) fn flush(&self) -> Result<(), StorageError> {
@@ -408,6 +443,14 @@ impl Engine {
     pub(crate) fn data_dir(&self) -> &Path {
         &self.root
     }
+}
+
+/// Whether label pairs satisfy the [`Labels`] invariants (sorted by unique, non-empty
+/// names; non-empty values), which series lookup relies on: the same label set must
+/// always produce the same key.
+fn in_labels_form(pairs: &[(&str, &str)]) -> bool {
+    pairs.iter().all(|(n, v)| !n.is_empty() && !v.is_empty())
+        && pairs.windows(2).all(|w| w[0].0 < w[1].0)
 }
 
 /// Oldest timestamp still inside retention.

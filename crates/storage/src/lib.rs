@@ -34,7 +34,7 @@ mod wire;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tidemark_model::{Labels, Matcher, Tenant, TimeSeries};
+use tidemark_model::{Labels, Matcher, Sample, Tenant, TimeSeries};
 
 use crate::engine::Engine;
 pub use crate::histograms::select::SeriesSamples;
@@ -126,6 +126,17 @@ pub struct AppendStats {
     pub rejected: u64,
 }
 
+/// One series of a [`Storage::append_borrowed`] batch. It borrows labels and samples
+/// from the caller (typically a decoded request body), so appending to series that
+/// already exist allocates nothing per series.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesRef<'a> {
+    /// `(name, value)` pairs in the [`Labels`] form: sorted by name, names unique and
+    /// non-empty, values non-empty. A batch breaking this is rejected whole.
+    pub labels: &'a [(&'a str, &'a str)],
+    pub samples: &'a [Sample],
+}
+
 /// Cardinality statistics for `/api/v1/status/tsdb`. Lists are sorted by count, descending.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TsdbStatus {
@@ -158,6 +169,33 @@ impl Storage {
         &self,
         tenant: Tenant,
         series: &[TimeSeries],
+    ) -> Result<AppendStats, StorageError> {
+        let pairs: Vec<(&str, &str)> = series
+            .iter()
+            .flat_map(|ts| ts.labels.iter())
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        let mut start = 0;
+        let refs: Vec<SeriesRef<'_>> = series
+            .iter()
+            .map(|ts| {
+                let labels = &pairs[start..start + ts.labels.len()];
+                start += ts.labels.len();
+                SeriesRef {
+                    labels,
+                    samples: &ts.samples,
+                }
+            })
+            .collect();
+        self.engine.append(tenant, &refs)
+    }
+
+    /// [`Storage::append`] for series whose labels borrow from the caller; the
+    /// ingestion hot path, which builds no [`Labels`] for series that already exist.
+    pub fn append_borrowed(
+        &self,
+        tenant: Tenant,
+        series: &[SeriesRef<'_>],
     ) -> Result<AppendStats, StorageError> {
         self.engine.append(tenant, series)
     }

@@ -216,6 +216,36 @@ impl SeriesRegistry {
         Ok(id)
     }
 
+    /// The ids of a batch of series given as borrowed label pairs (in the [`Labels`]
+    /// form: sorted by name, unique names, no empty values), creating missing series.
+    /// The lookups share one read lock and build no `Labels`; only series seen for the
+    /// first time take the write lock and allocate theirs.
+    pub(crate) fn get_or_create_pairs(
+        &self,
+        tenant: Tenant,
+        series: &[&[(&str, &str)]],
+    ) -> Result<Vec<SeriesId>, StorageError> {
+        let mut key = Vec::with_capacity(256);
+        let mut ids = Vec::with_capacity(series.len());
+        let mut missing = Vec::new();
+        {
+            let state = self.state.read();
+            for (i, pairs) in series.iter().enumerate() {
+                write_series_key_of_pairs(&mut key, tenant, pairs);
+                // Ids start at 1, so 0 marks "not found" until filled in below.
+                ids.push(state.find(&key).unwrap_or_else(|| {
+                    missing.push(i);
+                    0
+                }));
+            }
+        }
+        for i in missing {
+            let labels = Labels::from_pairs(series[i].iter().copied());
+            ids[i] = self.get_or_create(tenant, &labels)?;
+        }
+        Ok(ids)
+    }
+
     pub(crate) fn lookup(&self, tenant: Tenant, labels: &Labels) -> Option<SeriesId> {
         with_series_key(tenant, labels, |key| self.state.read().find(key))
     }
@@ -403,6 +433,20 @@ fn with_series_key<R>(tenant: Tenant, labels: &Labels, f: impl FnOnce(&[u8]) -> 
     })
 }
 
+/// Writes into `key` (cleared first) the same series key [`with_series_key`] builds,
+/// from label pairs already in the [`Labels`] form.
+fn write_series_key_of_pairs(key: &mut Vec<u8>, tenant: Tenant, pairs: &[(&str, &str)]) {
+    key.clear();
+    key.extend_from_slice(&tenant.account_id.to_le_bytes());
+    key.extend_from_slice(&tenant.project_id.to_le_bytes());
+    for (name, value) in pairs {
+        key.extend_from_slice(name.as_bytes());
+        key.push(0xff);
+        key.extend_from_slice(value.as_bytes());
+        key.push(0xff);
+    }
+}
+
 fn apply_record(state: &mut RegistryState, payload: &[u8]) -> Result<(), wire::WireError> {
     let mut r = Reader::new(payload);
     match r.u8()? {
@@ -569,6 +613,30 @@ mod tests {
         let (copied, report) = SeriesRegistry::open(copy.path()).unwrap();
         assert!(!report.corrupt);
         assert_eq!(copied.live_count(), 2);
+    }
+
+    #[test]
+    fn pairs_find_the_series_labels_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, _) = SeriesRegistry::open(dir.path()).unwrap();
+        let t = Tenant::new(1, 2);
+        let a = Labels::from_pairs([("__name__", "a"), ("job", "x")]);
+        let ida = reg.get_or_create(t, &a).unwrap();
+        let pa: &[(&str, &str)] = &[("__name__", "a"), ("job", "x")];
+        let pb: &[(&str, &str)] = &[("__name__", "b")];
+        let ids = reg.get_or_create_pairs(t, &[pa, pb, pb, pa]).unwrap();
+        assert_eq!(ids[0], ida);
+        assert_eq!(ids[3], ida);
+        assert_eq!(ids[1], ids[2], "a new series given twice is created once");
+        assert_eq!(
+            reg.lookup(t, &Labels::from_pairs([("__name__", "b")])),
+            Some(ids[1])
+        );
+        assert_ne!(
+            reg.get_or_create_pairs(Tenant::DEFAULT, &[pa]).unwrap()[0],
+            ida,
+            "tenants are separate"
+        );
     }
 
     #[test]

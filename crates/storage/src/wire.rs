@@ -42,6 +42,15 @@ pub(crate) fn put_labels(out: &mut Vec<u8>, labels: &Labels) {
     }
 }
 
+/// [`put_labels`] for borrowed pairs already in the [`Labels`] form (same bytes).
+pub(crate) fn put_label_pairs(out: &mut Vec<u8>, pairs: &[(&str, &str)]) {
+    put_uvarint(out, pairs.len() as u64);
+    for (name, value) in pairs {
+        put_str(out, name);
+        put_str(out, value);
+    }
+}
+
 /// A cursor over a byte slice whose reads fail (rather than panic) on truncation.
 pub(crate) struct Reader<'a> {
     data: &'a [u8],

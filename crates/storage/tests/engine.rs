@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use tidemark_model::{is_stale_nan, MatchOp, Matcher, Sample, Tenant, STALE_NAN};
-use tidemark_storage::{Storage, StorageError};
+use tidemark_storage::{SeriesRef, Storage, StorageError};
 
 #[test]
 fn samples_survive_flush_merge_and_reopen() {
@@ -96,6 +96,56 @@ fn unflushed_samples_are_replayed_from_the_wal() {
         got[0].samples,
         vec![Sample::new(t0, 1.0), Sample::new(t0 + 1, 2.0)]
     );
+}
+
+#[test]
+fn borrowed_and_owned_appends_share_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let t = now_ms();
+    s.append(
+        Tenant::DEFAULT,
+        &[series(labels("m", &[("job", "a")]), &[(t, 1.0)])],
+    )
+    .unwrap();
+    let pairs = [("__name__", "m"), ("job", "a")];
+    let later = [Sample::new(t + 1, 2.0), Sample::new(t + 2, 3.0)];
+    let stats = s
+        .append_borrowed(
+            Tenant::DEFAULT,
+            &[SeriesRef {
+                labels: &pairs,
+                samples: &later,
+            }],
+        )
+        .unwrap();
+    assert_eq!((stats.series, stats.samples), (1, 2));
+    let got = s.select(Tenant::DEFAULT, &name_is("m"), t, t + 2).unwrap();
+    assert_eq!(got.len(), 1, "one series, whichever API wrote it");
+    assert_eq!(got[0].samples.len(), 3);
+
+    // Pairs that are not in the sorted, non-empty Labels form would break series
+    // identity, so the whole batch is refused.
+    for bad in [
+        &[("job", "a"), ("__name__", "m")][..],
+        &[("__name__", "m"), ("job", "")][..],
+        &[("__name__", "m"), ("job", "a"), ("job", "b")][..],
+    ] {
+        let err = s
+            .append_borrowed(
+                Tenant::DEFAULT,
+                &[SeriesRef {
+                    labels: bad,
+                    samples: &later,
+                }],
+            )
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Invalid(_)), "{bad:?}: {err}");
+    }
+    drop(s);
+    let s = open(dir.path());
+    let got = s.select(Tenant::DEFAULT, &name_is("m"), t, t + 2).unwrap();
+    assert_eq!(got[0].samples.len(), 3, "replayed from the WAL");
 }
 
 #[test]

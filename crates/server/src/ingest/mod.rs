@@ -9,11 +9,12 @@ pub mod formats;
 pub mod remote_write;
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use tidemark_model::Tenant;
+use tidemark_model::{MetricMetadata, Tenant};
 use tidemark_protocols::{apply_extra_labels, DecodeError, WriteRequest};
-use tidemark_storage::AppendStats;
+use tidemark_storage::{AppendStats, Storage};
 
 use crate::api::params::Params;
 use crate::api::response::ApiError;
@@ -60,7 +61,15 @@ pub fn extra_labels(params: &Params) -> Result<Vec<(String, String)>, ApiError> 
         .collect()
 }
 
-/// Runs the common ingestion pipeline with `decode` as the protocol-specific step.
+/// What the protocol-specific step of [`ingest_with`] stored.
+pub struct Stored {
+    pub ingested: Ingested,
+    /// Metric metadata that came with the batch, for the metadata store.
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// Runs the common ingestion pipeline with `decode` as the protocol-specific step:
+/// the decoded series get the `extra_label`s and are appended as owned series.
 pub async fn ingest<D>(
     st: &SharedState,
     protocol: &'static str,
@@ -73,6 +82,45 @@ pub async fn ingest<D>(
 where
     D: FnOnce(&[u8], usize) -> Result<Decoded, DecodeError> + Send + 'static,
 {
+    let store = move |plain: Bytes, limit: usize, storage: &Storage, extra: &[(String, String)]| {
+        let mut decoded = decode(&plain, limit)?;
+        drop(plain);
+        apply_extra_labels(&mut decoded.request.series, extra);
+        let stats = if decoded.request.series.is_empty() {
+            AppendStats::default()
+        } else {
+            storage.append(Tenant::DEFAULT, &decoded.request.series)?
+        };
+        Ok(Stored {
+            ingested: Ingested {
+                stats,
+                histograms_dropped: decoded.histograms_dropped,
+                exemplars_dropped: decoded.exemplars_dropped,
+            },
+            metadata: decoded.request.metadata,
+        })
+    };
+    ingest_with(st, protocol, headers, params, body, encodings, store).await
+}
+
+/// The common ingestion pipeline with `store` as the protocol-specific step, run on
+/// the blocking pool: it gets the decompressed body, the decompressed-size limit, the
+/// storage and the `extra_label`s, and decodes, labels and appends as it sees fit
+/// (remote write 1.0 appends labels borrowed from the body, without copying them).
+pub async fn ingest_with<S>(
+    st: &SharedState,
+    protocol: &'static str,
+    headers: &HeaderMap,
+    params: &Params,
+    body: Body,
+    encodings: Encodings,
+    store: S,
+) -> Result<Ingested, ApiError>
+where
+    S: FnOnce(Bytes, usize, &Storage, &[(String, String)]) -> Result<Stored, ApiError>
+        + Send
+        + 'static,
+{
     let extra = extra_labels(params)?;
     let storage = st.storage()?;
     let mut admission = st.admission.admit(declared_body_len(headers)).await?;
@@ -84,20 +132,9 @@ where
     let result = tokio::task::spawn_blocking(move || {
         let plain = decompress(encoding, raw, limits.max_decompressed_body_bytes)?;
         admission.reserve_decoded(plain.len())?;
-        let mut decoded = decode(&plain, limits.max_decompressed_body_bytes)?;
-        drop(plain);
-        apply_extra_labels(&mut decoded.request.series, &extra);
-        let stats = if decoded.request.series.is_empty() {
-            AppendStats::default()
-        } else {
-            storage.append(Tenant::DEFAULT, &decoded.request.series)?
-        };
-        task_state.metadata.record(&decoded.request.metadata);
-        Ok::<_, ApiError>(Ingested {
-            stats,
-            histograms_dropped: decoded.histograms_dropped,
-            exemplars_dropped: decoded.exemplars_dropped,
-        })
+        let stored = store(plain, limits.max_decompressed_body_bytes, &storage, &extra)?;
+        task_state.metadata.record(&stored.metadata);
+        Ok::<_, ApiError>(stored.ingested)
     })
     .await;
     st.metrics.inserts_in_flight().dec();

@@ -9,12 +9,18 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::cell::RefCell;
+
+use axum::body::Bytes;
+use tidemark_model::Tenant;
 use tidemark_protocols::remote_write::{
-    check_content_encoding, decode_v1, decode_v2, negotiate, RemoteWriteVersion,
+    check_content_encoding, decode_v1_borrowed, decode_v2, decompress_into, negotiate,
+    RemoteWriteVersion,
 };
+use tidemark_storage::{AppendStats, SeriesRef, Storage};
 
 use super::body::Encodings;
-use super::{finish, ingest, Decoded};
+use super::{finish, ingest, ingest_with, Decoded, Ingested, Stored};
 use crate::api::params::Params;
 use crate::api::response::ApiError;
 use crate::state::SharedState;
@@ -32,6 +38,53 @@ pub async fn write(
     finish(&st, PROTOCOL, result)
 }
 
+/// Remote write 1.0, the hot ingestion path: snappy into a per-thread buffer reused
+/// across requests, labels decoded as slices of it and appended borrowed, so a request
+/// for series that already exist allocates a few vectors rather than two strings per
+/// label.
+fn store_v1(
+    body: Bytes,
+    limit: usize,
+    storage: &Storage,
+    extra: &[(String, String)],
+) -> Result<Stored, ApiError> {
+    /// Buffers above this are not kept for the next request, so one huge request does
+    /// not pin its memory in every blocking thread that served one.
+    const MAX_KEPT_BUFFER: usize = 4 << 20;
+    thread_local! {
+        static RAW: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut raw = RAW.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let result = decompress_into(&body, limit, &mut raw)
+        .map_err(ApiError::from)
+        .and_then(|()| {
+            drop(body);
+            let mut request = decode_v1_borrowed(&raw)?;
+            request.apply_extra_labels(extra);
+            let series: Vec<SeriesRef<'_>> = request
+                .series()
+                .map(|(labels, samples)| SeriesRef { labels, samples })
+                .collect();
+            let stats = if series.is_empty() {
+                AppendStats::default()
+            } else {
+                storage.append_borrowed(Tenant::DEFAULT, &series)?
+            };
+            Ok(Stored {
+                ingested: Ingested {
+                    stats,
+                    histograms_dropped: 0,
+                    exemplars_dropped: 0,
+                },
+                metadata: std::mem::take(&mut request.metadata),
+            })
+        });
+    if raw.capacity() <= MAX_KEPT_BUFFER {
+        RAW.with(|b| *b.borrow_mut() = raw);
+    }
+    result
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
     headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
 }
@@ -44,27 +97,40 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let version = negotiate(header_str(headers, header::CONTENT_TYPE))?;
     check_content_encoding(header_str(headers, header::CONTENT_ENCODING))?;
-    let ingested = ingest(
-        st,
-        PROTOCOL,
-        headers,
-        params,
-        body,
-        Encodings::PayloadCompressed,
-        move |bytes, limit| match version {
-            RemoteWriteVersion::V1 => Ok(Decoded::from(decode_v1(bytes, limit)?)),
-            RemoteWriteVersion::V2 => {
-                let d = decode_v2(bytes, limit)?;
-                let histograms_dropped = d.histogram_count();
-                Ok(Decoded {
-                    request: d.request,
-                    histograms_dropped,
-                    exemplars_dropped: d.exemplars,
-                })
-            }
-        },
-    )
-    .await?;
+    let ingested = match version {
+        RemoteWriteVersion::V1 => {
+            ingest_with(
+                st,
+                PROTOCOL,
+                headers,
+                params,
+                body,
+                Encodings::PayloadCompressed,
+                store_v1,
+            )
+            .await?
+        }
+        RemoteWriteVersion::V2 => {
+            ingest(
+                st,
+                PROTOCOL,
+                headers,
+                params,
+                body,
+                Encodings::PayloadCompressed,
+                |bytes, limit| {
+                    let d = decode_v2(bytes, limit)?;
+                    let histograms_dropped = d.histogram_count();
+                    Ok(Decoded {
+                        request: d.request,
+                        histograms_dropped,
+                        exemplars_dropped: d.exemplars,
+                    })
+                },
+            )
+            .await?
+        }
+    };
     if ingested.histograms_dropped > 0 || ingested.exemplars_dropped > 0 {
         tracing::debug!(
             histograms = ingested.histograms_dropped,

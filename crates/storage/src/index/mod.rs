@@ -46,6 +46,26 @@ impl SeriesIndex {
             .add(id, labels);
     }
 
+    /// Keeps in `entries` only the `(day, id)` pairs the index does not hold yet, under
+    /// one shared lock: the append path's cheap check, which needs no labels, before
+    /// [`SeriesIndex::add`] for the few series new to a day.
+    pub(crate) fn retain_missing(&self, tenant: Tenant, entries: &mut Vec<(Day, SeriesId)>) {
+        let days = self.days.read();
+        // A batch's samples are nearly always on one day: look its index up once.
+        let mut last: Option<(Day, Option<&DayIndex>)> = None;
+        entries.retain(|&(day, id)| {
+            let index = match last {
+                Some((d, index)) if d == day => index,
+                _ => {
+                    let index = days.get(&(tenant, day));
+                    last = Some((day, index));
+                    index
+                }
+            };
+            !index.is_some_and(|d| d.contains(id))
+        });
+    }
+
     /// Ids (ascending, unique) of series matching all `matchers` with samples on any of `days`.
     pub(crate) fn select(
         &self,

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tidemark_model::{Labels, Sample, Tenant};
+use tidemark_model::{Labels, Tenant};
 
 use crate::fsutil::{self, io_err};
 use crate::series::SeriesId;
@@ -26,8 +26,8 @@ use crate::StorageError;
 
 mod record;
 
-pub(crate) use record::WalRecord;
 use record::{SegmentDefinitions, SegmentSeries};
+pub(crate) use record::{SeriesEntry, WalRecord};
 
 /// A new segment is started before an append once the current one has reached this.
 const MAX_SEGMENT_BYTES: u64 = 64 << 20;
@@ -205,7 +205,7 @@ impl Wal {
     pub(crate) fn append_samples(
         &self,
         tenant: Tenant,
-        series: &[(SeriesId, &Labels, &[Sample])],
+        series: &[SeriesEntry<'_>],
     ) -> Result<u64, StorageError> {
         let mut guard = self.writer.lock();
         let w = &mut *guard;
@@ -214,14 +214,14 @@ impl Wal {
         newly_defined.clear();
         record::encode_samples(
             &mut w.raw,
-            &w.segment_series,
+            &mut w.segment_series,
             tenant,
             series,
             &mut newly_defined,
         );
         let written = self.write_record(w);
-        if written.is_ok() {
-            w.segment_series.mark_defined(newly_defined.drain(..));
+        if written.is_err() {
+            w.segment_series.forget(&newly_defined);
         }
         w.newly_defined = newly_defined;
         written
@@ -365,6 +365,7 @@ impl Wal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tidemark_model::Sample;
 
     /// Appends samples of one series (id 1) and returns the clock and the record replay
     /// must produce.
@@ -372,7 +373,7 @@ mod tests {
         let labels = Labels::from_pairs([("__name__", "m")]);
         let samples = vec![Sample::new(1, v), Sample::new(2, tidemark_model::STALE_NAN)];
         let clock = wal
-            .append_samples(Tenant::new(3, 4), &[(1, &labels, &samples)])
+            .append_samples(Tenant::new(3, 4), &[(1, &[("__name__", "m")], &samples)])
             .unwrap();
         (
             clock,

@@ -37,32 +37,65 @@ pub(crate) enum WalRecord {
     },
 }
 
-/// Write side: which series ids the current segment already defines.
+/// Write side: which series ids the current segment already defines. Every series of
+/// every append is checked here, so ids below [`BITSET_IDS`] (all of them in practice:
+/// ids are assigned densely from 1) live in a bitset, far cheaper than hashing.
 #[derive(Default)]
 pub(crate) struct SegmentSeries {
-    defined: FxHashSet<SeriesId>,
+    bits: Vec<u64>,
+    /// Ids too large for the bitset (only after an id gap, e.g. a restored registry).
+    others: FxHashSet<SeriesId>,
 }
+
+/// Ids below this use the bitset, which is then at most 32 MiB.
+const BITSET_IDS: SeriesId = 1 << 28;
 
 impl SegmentSeries {
     /// A new segment defines nothing yet.
     pub(crate) fn clear(&mut self) {
-        self.defined.clear();
+        self.bits.fill(0);
+        self.others.clear();
     }
 
-    /// Marks ids as defined once the record defining them is in the segment
-    /// (not before: a failed write must not leave later records without definitions).
-    pub(crate) fn mark_defined(&mut self, ids: impl IntoIterator<Item = SeriesId>) {
-        self.defined.extend(ids);
+    /// Marks `id` defined; true if it was not yet.
+    fn define(&mut self, id: SeriesId) -> bool {
+        if id >= BITSET_IDS {
+            return self.others.insert(id);
+        }
+        let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        let new = self.bits[word] & bit == 0;
+        self.bits[word] |= bit;
+        new
+    }
+
+    /// Takes back definitions a record claimed but that never reached the segment
+    /// (its write failed), so later records define those series again.
+    pub(crate) fn forget(&mut self, ids: &[SeriesId]) {
+        for &id in ids {
+            if id >= BITSET_IDS {
+                self.others.remove(&id);
+            } else if let Some(word) = self.bits.get_mut((id / 64) as usize) {
+                *word &= !(1u64 << (id % 64));
+            }
+        }
     }
 }
 
-/// Encodes a samples record into `out` (cleared first); pushes onto `newly_defined`
-/// the ids whose labels this record carries.
+/// One series of a samples record: its id, its labels in the [`Labels`] form (written
+/// only on the id's first use in the segment) and its samples.
+pub(crate) type SeriesEntry<'a> = (SeriesId, &'a [(&'a str, &'a str)], &'a [Sample]);
+
+/// Encodes a samples record into `out` (cleared first). Ids whose labels this record
+/// carries are marked defined in `segment` and pushed onto `newly_defined`; if the
+/// record is not written after all, the caller hands them to [`SegmentSeries::forget`].
 pub(crate) fn encode_samples(
     out: &mut Vec<u8>,
-    segment: &SegmentSeries,
+    segment: &mut SegmentSeries,
     tenant: Tenant,
-    series: &[(SeriesId, &Labels, &[Sample])],
+    series: &[SeriesEntry<'_>],
     newly_defined: &mut Vec<SeriesId>,
 ) {
     out.clear();
@@ -71,14 +104,14 @@ pub(crate) fn encode_samples(
     wire::put_uvarint(out, series.len() as u64);
     for &(id, labels, samples) in series {
         wire::put_uvarint(out, id);
-        if segment.defined.contains(&id) || newly_defined.contains(&id) {
+        if segment.define(id) {
+            debug_assert!(!labels.is_empty(), "empty label sets are rejected earlier");
+            wire::put_label_pairs(out, labels);
+            newly_defined.push(id);
+        } else {
             // A zero label count means "defined earlier in this segment" (label sets
             // are never empty).
             wire::put_uvarint(out, 0);
-        } else {
-            debug_assert!(!labels.is_empty(), "empty label sets are rejected earlier");
-            wire::put_labels(out, labels);
-            newly_defined.push(id);
         }
         wire::put_uvarint(out, samples.len() as u64);
         for s in samples {
@@ -181,10 +214,18 @@ fn read_samples(r: &mut Reader<'_>) -> Result<Vec<Sample>, WireError> {
 mod tests {
     use super::*;
 
+    fn pairs(labels: &Labels) -> Vec<(&str, &str)> {
+        labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect()
+    }
+
     #[test]
     fn labels_are_written_once_per_segment_and_resolved_on_replay() {
         let a = Labels::from_pairs([("__name__", "a")]);
         let b = Labels::from_pairs([("__name__", "b")]);
+        let (pa, pb) = (pairs(&a), pairs(&b));
         let s = [Sample::new(1, 1.0)];
         let mut segment = SegmentSeries::default();
         let (mut raw1, mut raw2) = (Vec::new(), Vec::new());
@@ -192,18 +233,18 @@ mod tests {
         let t = Tenant::new(1, 2);
         encode_samples(
             &mut raw1,
-            &segment,
+            &mut segment,
             t,
-            &[(7, &a, &s), (7, &a, &s)],
+            &[(7, &pa, &s), (7, &pa, &s)],
             &mut new,
         );
         assert_eq!(new, vec![7], "a repeated id is defined once per record");
-        segment.mark_defined(new.drain(..));
+        new.clear();
         encode_samples(
             &mut raw2,
-            &segment,
+            &mut segment,
             t,
-            &[(7, &a, &s), (9, &b, &s)],
+            &[(7, &pa, &s), (9, &pb, &s)],
             &mut new,
         );
         assert_eq!(new, vec![9]);
@@ -225,6 +266,25 @@ mod tests {
         // Replayed without the defining record (another segment), the reference is an error.
         let err = decode(&raw2, &mut SegmentDefinitions::default()).unwrap_err();
         assert!(err.reason.contains("before its definition"));
+
+        // A record that was never written gives its definitions back.
+        segment.forget(&new);
+        let mut raw3 = Vec::new();
+        new.clear();
+        encode_samples(&mut raw3, &mut segment, t, &[(9, &pb, &s)], &mut new);
+        assert_eq!(new, vec![9], "b is defined again");
+
+        // Ids past the bitset behave the same.
+        let big = BITSET_IDS + 5;
+        assert!(segment.define(big));
+        assert!(!segment.define(big));
+        segment.forget(&[big]);
+        assert!(segment.define(big));
+        segment.clear();
+        assert!(
+            segment.define(7) && segment.define(big),
+            "a new segment defines nothing"
+        );
     }
 
     #[test]
@@ -232,12 +292,12 @@ mod tests {
         let a = Labels::from_pairs([("__name__", "a"), ("job", "x")]);
         let s = [Sample::new(5, tidemark_model::STALE_NAN)];
         let mut raw = Vec::new();
-        let segment = SegmentSeries::default();
+        let mut segment = SegmentSeries::default();
         encode_samples(
             &mut raw,
-            &segment,
+            &mut segment,
             Tenant::DEFAULT,
-            &[(1, &a, &s)],
+            &[(1, &pairs(&a), &s)],
             &mut Vec::new(),
         );
         let mut defs = SegmentDefinitions::default();
@@ -265,9 +325,9 @@ mod tests {
         let mut raw = Vec::new();
         encode_samples(
             &mut raw,
-            &SegmentSeries::default(),
+            &mut SegmentSeries::default(),
             Tenant::DEFAULT,
-            &[(3, &a, &[Sample::new(1, 2.0)])],
+            &[(3, &pairs(&a), &[Sample::new(1, 2.0)])],
             &mut Vec::new(),
         );
         for len in 0..raw.len() {
