@@ -167,25 +167,6 @@ pub(crate) fn pos_of(text: &str, off: usize) -> Pos {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_calls_aggregations_and_arguments() {
-        let mut s = CallSites::scan(r#"sum by (a) (rate(m{x="f("}[5m])) + quantile(0.5, sort(m))"#);
-        let (p, args) = s.take("sum").unwrap();
-        assert_eq!((p.line, p.col), (1, 1));
-        assert_eq!(args.iter().map(|a| a.col).collect::<Vec<_>>(), vec![13]);
-        let (p, args) = s.take("rate").unwrap();
-        assert_eq!((p.col, args[0].col), (13, 18));
-        let (_, args) = s.take("quantile").unwrap();
-        assert_eq!(args.iter().map(|a| a.col).collect::<Vec<_>>(), vec![45, 50]);
-        assert_eq!(s.take("sort").unwrap().0.col, 50);
-        assert!(s.take("sort").is_none());
-    }
-}
-
 /// The position of the first non-blank character of `text`.
 pub(crate) fn first_token(text: &str) -> Pos {
     let mut pos = Pos { line: 1, col: 1 };
@@ -233,5 +214,24 @@ pub(crate) fn assign_binary_positions(e: &mut Expr, start: Pos) {
             }
         }
         Expr::Number(_) | Expr::String(_) | Expr::VectorSelector(_) | Expr::MatrixSelector(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_calls_aggregations_and_arguments() {
+        let mut s = CallSites::scan(r#"sum by (a) (rate(m{x="f("}[5m])) + quantile(0.5, sort(m))"#);
+        let (p, args) = s.take("sum").unwrap();
+        assert_eq!((p.line, p.col), (1, 1));
+        assert_eq!(args.iter().map(|a| a.col).collect::<Vec<_>>(), vec![13]);
+        let (p, args) = s.take("rate").unwrap();
+        assert_eq!((p.col, args[0].col), (13, 18));
+        let (_, args) = s.take("quantile").unwrap();
+        assert_eq!(args.iter().map(|a| a.col).collect::<Vec<_>>(), vec![45, 50]);
+        assert_eq!(s.take("sort").unwrap().0.col, 50);
+        assert!(s.take("sort").is_none());
     }
 }
