@@ -131,6 +131,61 @@ fn spans(
         .collect())
 }
 
+/// The wire form of a histogram sample: an integer histogram (bucket deltas) when
+/// every count is a non-negative integer below 2^53, as Prometheus sends them;
+/// otherwise a float histogram (absolute counts).
+pub(crate) fn to_wire_histogram(timestamp: i64, h: &FloatHistogram) -> pb::Histogram {
+    let is_int = |v: f64| (0.0..9_007_199_254_740_992.0).contains(&v) && v.fract() == 0.0;
+    let integer = is_int(h.count)
+        && is_int(h.zero_count)
+        && h.positive_buckets
+            .iter()
+            .chain(&h.negative_buckets)
+            .all(|&v| is_int(v));
+    let spans = |s: &[BucketSpan]| -> Vec<pb::BucketSpan> {
+        s.iter()
+            .map(|s| pb::BucketSpan {
+                offset: s.offset,
+                length: s.length,
+            })
+            .collect()
+    };
+    let deltas = |buckets: &[f64]| -> Vec<i64> {
+        let mut prev = 0i64;
+        buckets
+            .iter()
+            .map(|&v| {
+                let d = v as i64 - prev;
+                prev = v as i64;
+                d
+            })
+            .collect()
+    };
+    let mut out = pb::Histogram {
+        sum: h.sum,
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        negative_spans: spans(&h.negative_spans),
+        positive_spans: spans(&h.positive_spans),
+        reset_hint: h.counter_reset_hint as i32,
+        timestamp,
+        custom_values: h.custom_values.clone(),
+        ..Default::default()
+    };
+    if integer {
+        out.count = Some(pb::Count::CountInt(h.count as u64));
+        out.zero_count = Some(pb::ZeroCount::ZeroCountInt(h.zero_count as u64));
+        out.positive_deltas = deltas(&h.positive_buckets);
+        out.negative_deltas = deltas(&h.negative_buckets);
+    } else {
+        out.count = Some(pb::Count::CountFloat(h.count));
+        out.zero_count = Some(pb::ZeroCount::ZeroCountFloat(h.zero_count));
+        out.positive_counts = h.positive_buckets.clone();
+        out.negative_counts = h.negative_buckets.clone();
+    }
+    out
+}
+
 fn invalid(msg: String) -> DecodeError {
     DecodeError::InvalidRequest(format!("native histogram: {msg}"))
 }
@@ -160,6 +215,20 @@ mod tests {
             timestamp: 1000,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn wire_form_round_trips_integer_and_float_histograms() {
+        let int = to_float_histogram(&int_histogram()).unwrap();
+        let wire = to_wire_histogram(1000, &int);
+        assert_eq!(wire.positive_deltas, vec![2, -1, 1]);
+        assert_eq!(to_float_histogram(&wire).unwrap(), int);
+        let mut float = int.clone();
+        float.positive_buckets[1] = 0.5;
+        float.counter_reset_hint = CounterResetHint::Gauge;
+        let wire = to_wire_histogram(1000, &float);
+        assert!(matches!(wire.count, Some(pb::Count::CountFloat(_))));
+        assert_eq!(to_float_histogram(&wire).unwrap(), float);
     }
 
     #[test]

@@ -150,12 +150,22 @@ impl Symbols<'_> {
 /// Encodes series as a snappy-compressed `io.prometheus.write.v2.Request`; each
 /// series whose metric name has an entry in `metadata` carries that metadata.
 pub fn encode_v2(series: &[TimeSeries], metadata: &[MetricMetadata]) -> Vec<u8> {
+    encode_v2_with_histograms(series, &[], metadata)
+}
+
+/// Like [`encode_v2`], also carrying native histogram series (integer histograms
+/// when every count is a whole number, float histograms otherwise).
+pub fn encode_v2_with_histograms(
+    series: &[TimeSeries],
+    histograms: &[HistogramSeries],
+    metadata: &[MetricMetadata],
+) -> Vec<u8> {
     let mut table = SymbolTable::default();
     let by_family: HashMap<&str, &MetricMetadata> = metadata
         .iter()
         .map(|m| (m.metric_family.as_str(), m))
         .collect();
-    let timeseries = series
+    let mut timeseries: Vec<pb::TimeSeries> = series
         .iter()
         .map(|ts| {
             let labels_refs = ts
@@ -188,6 +198,21 @@ pub fn encode_v2(series: &[TimeSeries], metadata: &[MetricMetadata]) -> Vec<u8> 
             }
         })
         .collect();
+    for hs in histograms {
+        timeseries.push(pb::TimeSeries {
+            labels_refs: hs
+                .labels
+                .iter()
+                .flat_map(|l| [table.intern(&l.name), table.intern(&l.value)])
+                .collect(),
+            histograms: hs
+                .samples
+                .iter()
+                .map(|(t, h)| super::histogram::to_wire_histogram(*t, h))
+                .collect(),
+            ..Default::default()
+        });
+    }
     let msg = pb::Request {
         symbols: table.symbols,
         timeseries,
