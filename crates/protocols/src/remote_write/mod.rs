@@ -7,14 +7,17 @@
 
 mod histogram;
 mod negotiate;
+mod pb_reader;
 pub mod proto_v1;
 pub mod proto_v2;
 mod v1;
+mod v1_borrowed;
 mod v1_histograms;
 mod v2;
 
 pub use negotiate::{check_content_encoding, negotiate, RemoteWriteVersion};
 pub use v1::{decode_v1, encode_v1, encode_v1_request};
+pub use v1_borrowed::{decode_v1_borrowed, LabelRef, WriteRequestBorrowed};
 pub use v1_histograms::{decode_v1_histograms, encode_v1_with_histograms};
 pub use v2::{decode_v2, encode_v2, encode_v2_with_histograms, DecodedV2, HistogramSeries};
 
@@ -41,6 +44,27 @@ fn decompress(body: &[u8], max_decoded_bytes: usize) -> Result<Vec<u8>, DecodeEr
         });
     }
     Ok(snap::raw::Decoder::new().decompress_vec(body)?)
+}
+
+/// Snappy-decompresses a block-format body into `out` (replacing its contents), after
+/// checking the announced size, so a caller can reuse one buffer across requests.
+pub fn decompress_into(
+    body: &[u8],
+    max_decoded_bytes: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
+    let size = snap::raw::decompress_len(body)?;
+    if size > max_decoded_bytes {
+        return Err(DecodeError::TooLarge {
+            size: size as u64,
+            limit: max_decoded_bytes as u64,
+        });
+    }
+    out.clear();
+    out.resize(size, 0);
+    let written = snap::raw::Decoder::new().decompress(body, out)?;
+    out.truncate(written);
+    Ok(())
 }
 
 /// Snappy block-compresses an encoded message.
