@@ -280,7 +280,10 @@ fn first_unexpected(input: &str) -> Option<(Pos, String)> {
                     // `sum by (a) (`, or `sum (`.
                     let mut j = i + 1;
                     if toks.get(j).is_some_and(|n| n.kind == Kind::Keyword) {
-                        j = skip_group(input, &toks, j + 1)?;
+                        j = match skip_group(input, &toks, j + 1) {
+                            Some(j) => j,
+                            None => return grouping_without_paren(input, &toks, j + 1),
+                        };
                     }
                     if toks.get(j).is_none_or(|n| text(n) != "(") {
                         return bad_at(input, &toks, j);
@@ -325,7 +328,10 @@ fn first_unexpected(input: &str) -> Option<(Pos, String)> {
                     }
                 }
                 (Kind::Keyword, "anchored" | "smoothed") => {}
-                (Kind::Keyword, "by" | "without") => i = skip_group(input, &toks, i + 1)? - 1,
+                (Kind::Keyword, "by" | "without") => match skip_group(input, &toks, i + 1) {
+                    Some(j) => i = j - 1,
+                    None => return grouping_without_paren(input, &toks, i + 1),
+                },
                 (Kind::Punct, "@") => {
                     i += 1;
                     match toks.get(i) {
@@ -370,6 +376,12 @@ fn bad_at(input: &str, toks: &[Token], i: usize) -> Option<(Pos, String)> {
         Some(t) => (pos_of(input, t.start), describe_token(input, t)),
         None => (pos_of(input, input.len()), "end of input".into()),
     })
+}
+
+/// `by`/`without` not followed by a label list, worded like Prometheus.
+fn grouping_without_paren(input: &str, toks: &[Token], i: usize) -> Option<(Pos, String)> {
+    let (pos, found) = bad_at(input, toks, i)?;
+    Some((pos, format!("{found} in grouping opts, expected \"(\"")))
 }
 
 /// How Prometheus' parser names a token in "unexpected …".
@@ -452,6 +464,16 @@ mod tests {
                 "x y",
                 "invalid promql query",
                 "1:3: parse error: unexpected identifier \"y\"",
+            ),
+            (
+                "sum(x) by",
+                "invalid promql query",
+                "1:10: parse error: unexpected end of input in grouping opts, expected \"(\"",
+            ),
+            (
+                "sum by x (y)",
+                "invalid promql query",
+                "1:8: parse error: unexpected identifier \"x\" in grouping opts, expected \"(\"",
             ),
             (
                 "",
