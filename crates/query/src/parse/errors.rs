@@ -3,7 +3,8 @@
 //! The parser crate reports errors without a position, and for any grammar error
 //! only "invalid promql query". This module locates what it can in the original
 //! query text: the end of input for unclosed constructs, the stray `)`, the unknown
-//! function, the malformed duration; for grammar errors it walks the tokens to
+//! function, the malformed duration, the call (or lone argument) of a type error
+//! with Prometheus' type names; for grammar errors it walks the tokens to
 //! find the first one that cannot follow its predecessor, and names it the way
 //! Prometheus does (`unexpected identifier "y"`, `unexpected <op:*>`,
 //! `unexpected end of input`). When nothing can be located the crate's message
@@ -58,16 +59,42 @@ fn locate(input: &str, msg: &str) -> Option<(Pos, String)> {
             format!("bad number or duration syntax: {token:?}"),
         ));
     }
-    // "expected type range vector in call to function 'rate', got instant vector",
-    // "expected 2 argument(s) in call to 'histogram_quantile', got 1": the call.
+    // "expected type matrix in call to function 'rate', got vector" and
+    // "expected 2 argument(s) in call to 'histogram_quantile', got 1".
     let (before, rest) = msg.split_once("in call to ")?;
     let (function, rest) = match rest.strip_prefix("function ") {
         Some(r) => ("function ", r),
         None => ("", rest),
     };
     let (name, after) = rest.strip_prefix('\'')?.split_once('\'')?;
-    let (pos, _) = CallSites::scan(input).take(name)?;
-    Some((pos, format!("{before}in call to {function}{name:?}{after}")))
+    let (call, args) = CallSites::scan(input).take(name)?;
+    let Some(expected) = before.strip_prefix("expected type ") else {
+        return Some((
+            call,
+            format!("{before}in call to {function}{name:?}{after}"),
+        ));
+    };
+    // A type error: Prometheus names value types in full and points at the
+    // argument, which the message does not say unless there is only one.
+    let got = after.strip_prefix(", got ")?;
+    let pos = if args.len() == 1 { args[0] } else { call };
+    Some((
+        pos,
+        format!(
+            "expected type {} in call to function {name:?}, got {}",
+            type_name(expected.trim_end()),
+            type_name(got)
+        ),
+    ))
+}
+
+/// Prometheus' name for a value type the parser crate calls `matrix`/`vector`.
+fn type_name(crate_name: &str) -> &str {
+    match crate_name {
+        "matrix" => "range vector",
+        "vector" => "instant vector",
+        other => other,
+    }
 }
 
 /// Byte offset of the first `)` that closes nothing (strings and comments skipped).
@@ -508,6 +535,10 @@ mod tests {
                 "1:1: parse error: unknown function with name \"foo\"",
             ),
             ("1 + * 2", "1:5: parse error: unexpected <op:*>"),
+            (
+                "rate(x)",
+                "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector",
+            ),
             ("x[5m", "1:5: parse error: unclosed left bracket"),
         ] {
             let err = crate::parse_query(query).unwrap_err();
@@ -522,12 +553,13 @@ mod tests {
             describe("x[5x]", "bad number or duration syntax: 5x"),
             "1:3: parse error: bad number or duration syntax: \"5x\""
         );
+        // Which argument has the wrong type is known only for one-argument calls.
         assert_eq!(
             describe(
-                "  rate(x)",
-                "expected type matrix in call to function 'rate', got vector"
+                "  round(x, y)",
+                "expected type scalar in call to function 'round', got vector"
             ),
-            "1:3: parse error: expected type matrix in call to function \"rate\", got vector"
+            "1:3: parse error: expected type scalar in call to function \"round\", got instant vector"
         );
         // Multi-line queries count lines.
         assert_eq!(
