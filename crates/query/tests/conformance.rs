@@ -1,5 +1,6 @@
 //! PromQL conformance: runs every upstream `.test` file in `shared/conformance/promql`
-//! against the engine and ratchets the float-only pass count (see FORMAT.md there).
+//! against the engine and ratchets the float-only and native-histogram pass counts
+//! (see FORMAT.md there; baselines in conformance/baseline.txt and baseline_nh.txt).
 //!
 //! Environment:
 //! * `TIDEMARK_CONFORMANCE_VERBOSE=1`: print every failing statement with its reason.
@@ -171,6 +172,8 @@ fn promql_conformance() {
         .expect("exclusions.tsv");
     let baseline =
         parse_baseline(&read(&manifest_path("conformance/baseline.txt"))).expect("baseline.txt");
+    let nh_baseline = parse_baseline(&read(&manifest_path("conformance/baseline_nh.txt")))
+        .expect("baseline_nh.txt");
 
     let files = test_files(&dir, only_file.as_deref());
     assert!(
@@ -242,6 +245,14 @@ fn promql_conformance() {
         )
         .unwrap();
     }
+    if only_file.is_none() && summary.nh_passed > nh_baseline {
+        writeln!(
+            out,
+            "hint: native-histogram passes rose to {} (baseline {nh_baseline}); raise crates/query/conformance/baseline_nh.txt to lock it in",
+            summary.nh_passed
+        )
+        .unwrap();
+    }
     writeln!(out, "{}", summary.line()).unwrap();
     drop(out);
 
@@ -257,5 +268,11 @@ fn promql_conformance() {
         "float-only conformance dropped below the baseline: {} < {baseline} (crates/query/conformance/baseline.txt); \
          rerun with TIDEMARK_CONFORMANCE_VERBOSE=1 to see the failing statements",
         summary.float_passed
+    );
+    assert!(
+        summary.nh_passed >= nh_baseline,
+        "native-histogram conformance dropped below the baseline: {} < {nh_baseline} (crates/query/conformance/baseline_nh.txt); \
+         rerun with TIDEMARK_CONFORMANCE_VERBOSE=1 to see the failing statements",
+        summary.nh_passed
     );
 }

@@ -413,6 +413,7 @@ fn finish(op: AggOp, g: &Group) -> f64 {
 
 fn count_values(input: Vec<Elem>, label: &str, grouping: Option<&Grouping>) -> Vec<Elem> {
     let mut index: HashMap<(Signature, String), usize> = HashMap::new();
+    let mut by_labels: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<Elem> = Vec::new();
     for e in input {
         let value = match &e.h {
@@ -425,10 +426,19 @@ fn count_values(input: Vec<Elem>, label: &str, grouping: Option<&Grouping>) -> V
             None => {
                 let mut b = group_labels(&e.labels, grouping).builder();
                 b.set(label, &value);
+                let labels = b.build();
+                // When the value label overwrites a grouping label, different
+                // groups can end up with the same output labels: one count.
+                if let Some(&i) = by_labels.get(&labels) {
+                    out[i].f += 1.0;
+                    index.insert(key, i);
+                    continue;
+                }
+                by_labels.insert(labels.clone(), out.len());
                 index.insert(key, out.len());
                 out.push(Elem {
                     h: None,
-                    labels: Arc::new(b.build()),
+                    labels: Arc::new(labels),
                     f: 1.0,
                     drop_name: false,
                 });

@@ -323,7 +323,12 @@ pub(crate) fn instant(
         (*last.h).clone()
     } else {
         match arith::sub(&last.h, &prev.h) {
-            Ok(c) => c.h,
+            Ok(c) => {
+                if c.custom_buckets_reconciled {
+                    notes.push(Note::CustomBucketsReconciled);
+                }
+                c.h
+            }
             Err(Incompatible::MixedSchemas) => {
                 notes.push(Note::MixedExponentialCustom);
                 return None;

@@ -41,7 +41,7 @@ pub(crate) fn trim(h: &FloatHistogram, cut: f64, keep: Keep) -> FloatHistogram {
     if cut.is_nan() {
         return h.clone();
     }
-    let pieces = pieces(h);
+    let pieces = pieces(h, cut);
     let populated = pieces.iter().filter(|p| p.count != 0.0);
     let untouched = match keep {
         Keep::Below => populated.map(|p| p.upper).all(|u| u <= cut),
@@ -115,15 +115,17 @@ fn kept_part(p: &Piece, cut: f64, keep: Keep) -> (f64, f64) {
 }
 
 /// Every bucket with its bounds; the zero bucket only reaches to the side of zero
-/// where the histogram has buckets, as for quantiles.
-fn pieces(h: &FloatHistogram) -> Vec<Piece> {
+/// where the histogram has buckets, as for quantiles. `cut` decides whether a
+/// custom first bucket `(-Inf, u]` with `u > 0` counts as `[0, u]`.
+fn pieces(h: &FloatHistogram, cut: f64) -> Vec<Piece> {
     let mut out = Vec::new();
     let pos = to_map(&h.positive_spans, &h.positive_buckets);
     if uses_custom_buckets(h) {
         for (&i, &c) in &pos {
             let (mut lower, upper) = custom_bounds(&h.custom_values, i);
-            // A first bucket reaching above zero is taken to start at zero.
-            if lower == f64::NEG_INFINITY && upper > 0.0 && upper != f64::INFINITY {
+            // A first bucket reaching above zero is taken to start at zero,
+            // unless the cut lies below zero (then it cannot be split).
+            if lower == f64::NEG_INFINITY && upper > 0.0 && upper != f64::INFINITY && cut >= 0.0 {
                 lower = 0.0;
             }
             out.push(Piece {
