@@ -6,7 +6,9 @@
 //! Slots and bytes are held deterministically by requests whose bodies never finish
 //! arriving (the server admits a request before reading its body); a bounded burst of
 //! concurrent writers then checks that under real contention every request is either
-//! stored (204) or refused whole (503), never half-applied.
+//! stored (204) or refused whole (503), never half-applied. Finally a real sender,
+//! Debian's Prometheus, is refused while the only slot is held and must retry until
+//! Tidemark holds exactly the samples Prometheus itself scraped.
 
 mod common;
 
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{client, now_ms, series, Tidemark};
+use common::{client, free_port, now_ms, peer_binary, series, Peer, Tidemark};
 use serde_json::Value as Json;
 
 const MAX_CONCURRENT: usize = 3;
@@ -234,4 +236,116 @@ fn burst_of_writers_is_stored_or_refused_whole() {
     // Count again by batch: no refused batch left a partial trace.
     let batches = tm.query("count(count by (batch) (ovl_burst))", t0);
     assert_eq!(batches[0]["value"][1], accepted.to_string());
+}
+
+/// A real sender: Debian's Prometheus remote-writes node_exporter scrapes while the
+/// only ingestion slot is held, gets 503s, retries them, and once the slot frees every
+/// sample it scraped arrives: Tidemark ends up with exactly Prometheus' own samples.
+#[test]
+fn prometheus_retries_503_until_every_sample_is_stored() {
+    let (Some(prometheus), Some(exporter)) = (
+        peer_binary("prometheus"),
+        peer_binary("prometheus-node-exporter"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tm = Tidemark::start(&[
+        "--insert.max-concurrent",
+        "1",
+        "--insert.max-queue-duration",
+        "50ms",
+    ]);
+    let ne_port = free_port();
+    let mut ne_cmd = std::process::Command::new(exporter);
+    ne_cmd.arg(format!("--web.listen-address=127.0.0.1:{ne_port}"));
+    let mut ne = Peer::spawn("node_exporter", ne_cmd, ne_port, &dir.path().join("ne.log"));
+    ne.wait_http_ok("/metrics", Duration::from_secs(30));
+    let config = format!(
+        r#"global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: node
+    static_configs:
+      - targets: ["127.0.0.1:{ne_port}"]
+remote_write:
+  - url: "{}"
+    queue_config:
+      batch_send_deadline: 500ms
+      min_backoff: 100ms
+      max_backoff: 1s
+"#,
+        tm.url("/api/v1/write")
+    );
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let p_port = free_port();
+    let mut p_cmd = std::process::Command::new(prometheus);
+    p_cmd
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("prom").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{p_port}"));
+    let mut prom = Peer::spawn("prometheus", p_cmd, p_port, &dir.path().join("prom.log"));
+    prom.wait_http_ok("/-/ready", Duration::from_secs(60));
+    // Until Prometheus has scraped and sent once (its first scrape is jittered).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tm.metric(r#"tidemark_ingest_requests_total{protocol="remote_write"}"#) < 1.0 {
+        assert!(Instant::now() < deadline, "Prometheus never remote-wrote");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Hold the only slot for 6 s: every remote-write request in that time gets a 503.
+    let start_ms = now_ms();
+    let held = StalledRequest::open(&tm, 100);
+    std::thread::sleep(Duration::from_secs(6));
+    drop(held);
+    let refused = tm.metric(
+        r#"tidemark_rejected_requests_total{handler="remote_write",reason="too_many_concurrent_inserts"}"#,
+    );
+    assert!(
+        refused >= 1.0,
+        "Prometheus sent nothing while the slot was held"
+    );
+    let end_ms = now_ms() + 1000;
+    std::thread::sleep(Duration::from_secs(1));
+
+    // The samples of `up` scraped around the blocked period, in both systems.
+    let window_s = (end_ms - start_ms) / 1000 + 3;
+    let expr = format!("count_over_time(up[{window_s}s])");
+    let count = |url: String| -> f64 {
+        let body: Json = client()
+            .get(url)
+            .query(&[
+                ("query", expr.as_str()),
+                ("time", &format!("{}", end_ms as f64 / 1000.0)),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        body["data"]["result"][0]["value"][1]
+            .as_str()
+            .map_or(0.0, |v| v.parse().unwrap())
+    };
+    let want = count(prom.url("/api/v1/query"));
+    assert!(
+        want >= 6.0,
+        "Prometheus scraped {want} times in {window_s}s"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = count(tm.url("/api/v1/query"));
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tidemark has {got} of Prometheus' {want} samples 30 s after the overload ended ({refused} requests were refused)"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!("{refused} remote-write requests refused with 503 and retried; {want} samples of up arrived");
 }
