@@ -12,10 +12,12 @@ mod histogram_binop;
 mod info;
 mod labels_util;
 mod native_calls;
+mod point_search;
 mod selectors;
-mod subquery;
+mod stats_decoding;
 #[cfg(test)]
 mod start_timestamp_tests;
+mod subquery;
 #[cfg(test)]
 mod tests;
 

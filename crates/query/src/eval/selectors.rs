@@ -10,6 +10,7 @@ use tidemark_model::{is_stale_nan, CounterResetHint, Labels};
 
 use crate::functions::native_histogram::counter;
 
+use super::point_search::count_at_or_before;
 use super::{Elem, Evaluator, Matrix, RangeElem};
 use crate::ast::{Expr, MatrixSelector, RangeMode, VectorSelector};
 use crate::value::{FPoint, HPoint, QueryError};
@@ -47,6 +48,7 @@ pub(super) fn prefetch(
     plan(ev, ast, ev.start, ev.end, &mut needs)?;
     let mut out = HashMap::with_capacity(needs.len());
     let mut loaded = 0usize;
+    let stats_only = super::stats_decoding::stats_only_selectors(ast);
     for (vs, need) in needs {
         ev.check_alive()?;
         // Storage bounds are inclusive; our windows are left-open.
@@ -54,7 +56,7 @@ pub(super) fn prefetch(
         let mut data = Vec::with_capacity(series.len());
         for s in series {
             let (points, start_timestamps) = float_points(&s, need.keep_stale);
-            let hpoints: Vec<HPoint> = s
+            let mut hpoints: Vec<HPoint> = s
                 .histograms
                 .into_iter()
                 .map(|x| HPoint {
@@ -62,6 +64,10 @@ pub(super) fn prefetch(
                     h: Arc::new(x.histogram),
                 })
                 .collect();
+            if stats_only.contains(&vs.id) {
+                let float_times: Vec<i64> = s.floats.iter().map(|x| x.timestamp).collect();
+                super::stats_decoding::rederive_hints(&mut hpoints, &float_times);
+            }
             loaded += points.len() + hpoints.len();
             if loaded > ev.opts.max_samples {
                 return Err(super::too_many_samples());
@@ -240,7 +246,7 @@ impl Evaluator<'_> {
         for s in self.series_of(vs.id) {
             // The newest histogram at or before ref_t wins over an older float (or
             // stale marker); then the float logic below does not apply.
-            let idx = s.points.partition_point(|p| p.t <= ref_t);
+            let idx = count_at_or_before(&s.points, ref_t);
             let hidx = s.hpoints.partition_point(|p| p.t <= ref_t);
             if hidx > 0 {
                 let hp = &s.hpoints[hidx - 1];
@@ -349,9 +355,8 @@ impl Evaluator<'_> {
             {
                 hhi += 1;
             }
-            let hpoints: &[HPoint] = &s.hpoints[hlo..hhi];
-            let mut lo = s.points.partition_point(|p| p.t <= range_start);
-            let mut hi = s.points.partition_point(|p| p.t <= ref_t);
+            let mut lo = count_at_or_before(&s.points, range_start);
+            let mut hi = count_at_or_before(&s.points, ref_t);
             match ms.mode {
                 RangeMode::Plain => {}
                 RangeMode::Anchored => {
@@ -368,6 +373,30 @@ impl Evaluator<'_> {
                     }
                 }
             }
+            // A series mixing floats and histograms has one sample before the window
+            // (and for smoothed one after it), whichever kind it is.
+            if ms.mode != RangeMode::Plain {
+                let outside_before = |t: i64| t <= range_start;
+                let f_anchor = lo < hi && outside_before(s.points[lo].t);
+                let h_anchor = hlo < hhi && outside_before(s.hpoints[hlo].t);
+                if f_anchor && h_anchor {
+                    if s.points[lo].t > s.hpoints[hlo].t {
+                        hlo += 1;
+                    } else {
+                        lo += 1;
+                    }
+                }
+                let f_after = lo < hi && s.points[hi - 1].t > ref_t;
+                let h_after = hlo < hhi && s.hpoints[hhi - 1].t > ref_t;
+                if f_after && h_after {
+                    if s.points[hi - 1].t < s.hpoints[hhi - 1].t {
+                        hhi -= 1;
+                    } else {
+                        hi -= 1;
+                    }
+                }
+            }
+            let hpoints: &[HPoint] = &s.hpoints[hlo..hhi];
             if lo >= hi {
                 if !hpoints.is_empty() {
                     series.push(RangeElem {

@@ -271,9 +271,19 @@ pub(crate) fn extended(
             .iter()
             .map(|p| &*p.h)
             .collect();
+        // Between real samples the producer's hints count; against the boundary
+        // values (interpolated, or copies of a sample already in `inner`) only
+        // the values do, as for floats.
         let mut prev = &left;
-        for cur in inner.iter().copied().chain(std::iter::once(&right)) {
-            if detect_reset(cur, prev) {
+        let chain = inner.iter().copied().chain(std::iter::once(&right));
+        for (i, cur) in chain.enumerate() {
+            let boundary = i == 0 || i == inner.len();
+            let reset = if boundary {
+                reset_by_value(cur, prev)
+            } else {
+                detect_reset(cur, prev)
+            };
+            if reset {
                 h = arith::add(&h, prev).ok()?.h;
             }
             prev = cur;
@@ -284,6 +294,18 @@ pub(crate) fn extended(
     }
     h.counter_reset_hint = CounterResetHint::Gauge;
     Some(h)
+}
+
+/// [`detect_reset`] ignoring the hint of `cur`.
+fn reset_by_value(cur: &FloatHistogram, prev: &FloatHistogram) -> bool {
+    if cur.counter_reset_hint == CounterResetHint::Unknown {
+        return detect_reset(cur, prev);
+    }
+    let unhinted = FloatHistogram {
+        counter_reset_hint: CounterResetHint::Unknown,
+        ..cur.clone()
+    };
+    detect_reset(&unhinted, prev)
 }
 
 /// The histogram at `t` between `a` and `b`, interpolated bucket by bucket; for

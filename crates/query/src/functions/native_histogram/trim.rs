@@ -92,7 +92,7 @@ fn kept_part(p: &Piece, cut: f64, keep: Keep) -> (f64, f64) {
     // dropped whole, standing for the nearest finite bound (or the cut).
     match (open_low, open_high, keep) {
         (true, true, _) => return (0.0, 0.0),
-        (true, false, Keep::Below) if cut > f64::NEG_INFINITY => {
+        (true, false, Keep::Below) if cut > f64::NEG_INFINITY && p.upper <= 0.0 => {
             return (p.count, p.upper.min(cut))
         }
         (false, true, Keep::Above) if cut < f64::INFINITY => return (p.count, p.lower.max(cut)),
