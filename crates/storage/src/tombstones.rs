@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
-use tidemark_model::{Matcher, Sample, Tenant};
+use tidemark_model::{HistogramSample, Matcher, Sample, Tenant};
 
 use crate::engine::Engine;
 use crate::fsutil::io_err;
@@ -102,6 +102,19 @@ impl Tombstones {
 
     /// Removes the samples of `id` that fall in a deleted range.
     pub(crate) fn apply(&self, id: SeriesId, samples: &mut Vec<Sample>) {
+        let ranges = self.ranges.read();
+        let Some(deleted) = ranges.get(&id) else {
+            return;
+        };
+        samples.retain(|s| {
+            !deleted
+                .iter()
+                .any(|&(mint, maxt)| (mint..=maxt).contains(&s.timestamp))
+        });
+    }
+
+    /// [`Tombstones::apply`] for native histogram samples.
+    pub(crate) fn apply_histograms(&self, id: SeriesId, samples: &mut Vec<HistogramSample>) {
         let ranges = self.ranges.read();
         let Some(deleted) = ranges.get(&id) else {
             return;

@@ -195,6 +195,18 @@ fn deletes_and_dedup_apply_to_histograms() {
     s.flush().unwrap();
     s.force_merge().unwrap();
     assert_eq!(timestamps(&read(&s, "rpc")[0].histograms).len(), 4);
+    // A time-range delete hides just that range, before and after a merge.
+    s.delete_range(Tenant::DEFAULT, &name_is("rpc"), t0 + 1, t0 + 20_000)
+        .unwrap();
+    assert_eq!(
+        timestamps(&read(&s, "rpc")[0].histograms),
+        vec![t0, t0 + 29_000]
+    );
+    s.force_merge().unwrap();
+    assert_eq!(
+        timestamps(&read(&s, "rpc")[0].histograms),
+        vec![t0, t0 + 29_000]
+    );
     assert_eq!(
         s.delete_series(Tenant::DEFAULT, &name_is("rpc")).unwrap(),
         1

@@ -180,6 +180,7 @@ impl Engine {
         for p in inputs {
             p.read_histograms(id, i64::MIN, i64::MAX, &mut out)?;
         }
+        self.tombstones.apply_histograms(id, &mut out);
         rules::sort_and_resolve(&mut out);
         rules::apply_dedup_interval(&mut out, self.dedup_interval_ms());
         let cutoff = retention_cutoff(&self.opts);
@@ -230,6 +231,7 @@ impl Engine {
                     return Err(e);
                 }
             }
+            self.tombstones.apply_histograms(id, &mut samples);
             rules::sort_and_resolve(&mut samples);
             rules::apply_dedup_interval(&mut samples, dedup);
             rules::retain_range(&mut samples, start, end);
