@@ -58,6 +58,8 @@ pub(crate) struct RangeElem<'e> {
     /// Start timestamps of `points`, index for index, or empty when unknown (always
     /// for computed series: subqueries cut them off, as in Prometheus).
     pub start_timestamps: &'e [i64],
+    /// Start timestamps parallel to `hpoints`, or empty when unknown.
+    pub hstart_timestamps: &'e [i64],
     /// Native histogram points, apart from the floats (a series may hold both).
     pub hpoints: Cow<'e, [HPoint]>,
     pub drop_name: bool,

@@ -147,9 +147,14 @@ impl Evaluator<'_> {
                 };
                 let mut found = Vec::new();
                 let h = match mode {
-                    RangeMode::Plain => {
-                        counter::extrapolated(hists, range_start, range_end, kind, &mut found)
-                    }
+                    RangeMode::Plain => counter::extrapolated(
+                        hists,
+                        s.hstart_timestamps,
+                        range_start,
+                        range_end,
+                        kind,
+                        &mut found,
+                    ),
                     RangeMode::Anchored | RangeMode::Smoothed => counter::extended(
                         hists,
                         range_start,
@@ -168,7 +173,9 @@ impl Evaluator<'_> {
                 match last_two {
                     LastTwo::Histograms(a, b) => {
                         let mut found = Vec::new();
-                        let h = counter::instant(a, b, per_second, &mut found);
+                        let st_reset =
+                            counter::st_reset(s.hstart_timestamps, hists, hists.len() - 1);
+                        let h = counter::instant(a, b, st_reset, per_second, &mut found);
                         self.report_rate_notes(&found, metric, pos);
                         h.map(hist_elem)
                     }
@@ -182,6 +189,7 @@ impl Evaluator<'_> {
             "resets" | "changes" => Some(float_elem(count_transitions(
                 floats,
                 hists,
+                s.hstart_timestamps,
                 name == "resets",
             ))),
             _ => None,
@@ -302,13 +310,14 @@ fn last_two_samples<'a>(floats: &[FPoint], hists: &'a [HPoint]) -> LastTwo<'a> {
 
 /// `resets` or `changes` over floats and histograms merged in time order; a
 /// switch between a float and a histogram counts as both.
-fn count_transitions(floats: &[FPoint], hists: &[HPoint], resets: bool) -> f64 {
+fn count_transitions(floats: &[FPoint], hists: &[HPoint], hist_sts: &[i64], resets: bool) -> f64 {
     enum S<'a> {
         F(f64),
-        H(&'a FloatHistogram),
+        /// A histogram and its index in `hists`.
+        H(&'a FloatHistogram, usize),
     }
     let mut all: Vec<(i64, S<'_>)> = floats.iter().map(|p| (p.t, S::F(p.f))).collect();
-    all.extend(hists.iter().map(|p| (p.t, S::H(&p.h))));
+    all.extend(hists.iter().enumerate().map(|(i, p)| (p.t, S::H(&p.h, i))));
     all.sort_by_key(|(t, _)| *t);
     let mut n = 0.0;
     for w in all.windows(2) {
@@ -320,9 +329,9 @@ fn count_transitions(floats: &[FPoint], hists: &[HPoint], resets: bool) -> f64 {
                     !(a == b || (a.is_nan() && b.is_nan()))
                 }
             }
-            (S::H(a), S::H(b)) => {
+            (S::H(a, _), S::H(b, j)) => {
                 if resets {
-                    counter::detect_reset(b, a)
+                    counter::detect_reset(b, a) || counter::st_reset(hist_sts, hists, *j)
                 } else {
                     !crate::functions::native_histogram::arith::equal(a, b)
                 }

@@ -26,6 +26,8 @@ pub(crate) struct SeriesData {
     /// Start (created) timestamps of `points`, index for index, or empty when the
     /// source knows none; 0 entries are unknown too. Read by the counter functions.
     pub start_timestamps: Vec<i64>,
+    /// Start timestamps parallel to `hpoints`, or empty when unknown.
+    pub hstart_timestamps: Vec<i64>,
     /// Native histogram samples, sorted by time. Stale markers are floats, so they
     /// live in `points` even for histogram series.
     pub hpoints: Vec<HPoint>,
@@ -56,6 +58,11 @@ pub(super) fn prefetch(
         let mut data = Vec::with_capacity(series.len());
         for s in series {
             let (points, start_timestamps) = float_points(&s, need.keep_stale);
+            let hstart_timestamps = if s.histogram_start_timestamps.len() == s.histograms.len() {
+                s.histogram_start_timestamps.clone()
+            } else {
+                Vec::new()
+            };
             let mut hpoints: Vec<HPoint> = s
                 .histograms
                 .into_iter()
@@ -77,6 +84,7 @@ pub(super) fn prefetch(
                 points,
                 start_timestamps,
                 hpoints,
+                hstart_timestamps,
             });
         }
         data.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -403,6 +411,7 @@ impl Evaluator<'_> {
                         labels: s.labels.clone(),
                         points: Cow::Borrowed(&[]),
                         start_timestamps: &[],
+                        hstart_timestamps: s.hstart_timestamps.get(hlo..hhi).unwrap_or(&[]),
                         hpoints: Cow::Borrowed(hpoints),
                         drop_name: false,
                     });
@@ -420,6 +429,7 @@ impl Evaluator<'_> {
                 labels: s.labels.clone(),
                 points: Cow::Borrowed(&s.points[lo..hi]),
                 start_timestamps: s.start_timestamps.get(lo..hi).unwrap_or(&[]),
+                hstart_timestamps: s.hstart_timestamps.get(hlo..hhi).unwrap_or(&[]),
                 hpoints: Cow::Borrowed(hpoints),
                 drop_name: false,
             });

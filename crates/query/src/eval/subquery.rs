@@ -84,6 +84,7 @@ impl Evaluator<'_> {
                     labels: key.0,
                     points: Cow::Owned(pts),
                     start_timestamps: &[],
+                    hstart_timestamps: &[],
                     hpoints: Cow::Owned(hpts),
                     drop_name: key.1,
                 }

@@ -96,32 +96,56 @@ pub(crate) enum Kind {
 /// Prometheus' extrapolated `rate`/`increase`/`delta` over the histogram points
 /// of a left-open window. `None` for fewer than two points or incompatible
 /// layouts (then a note says why).
+///
+/// `start_timestamps` is empty or parallel to `points` (0 = unknown) and is used
+/// as for floats (`rate::extrapolated_rate`): a start timestamp moving past the
+/// previous sample is a reset, and a first start timestamp inside the window is
+/// where the counter was zero (no extrapolation to the left).
 pub(crate) fn extrapolated(
     points: &[HPoint],
+    start_timestamps: &[i64],
     range_start_ms: i64,
     range_end_ms: i64,
     kind: Kind,
     notes: &mut Vec<Note>,
 ) -> Option<FloatHistogram> {
-    if points.len() < 2 {
-        return None;
-    }
+    let first = points.first()?;
     let is_counter = kind != Kind::Delta;
-    let mut h = raw_increase(points, is_counter, notes)?;
-    let (first, last) = (&points[0], &points[points.len() - 1]);
-    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let first_st = start_timestamps.first().copied().unwrap_or(0);
+    let zero_at_start =
+        is_counter && first_st != 0 && first_st > range_start_ms && first_st < first.t;
+    if points.len() < 2 {
+        if !zero_at_start {
+            return None;
+        }
+        let mut h = (*first.h).clone();
+        if kind == Kind::Rate {
+            h = arith::divide(&h, (range_end_ms - range_start_ms) as f64 / 1000.0);
+        }
+        h.counter_reset_hint = CounterResetHint::Gauge;
+        return Some(h);
+    }
+    let mut h = raw_increase(points, start_timestamps, is_counter, notes)?;
+    let last = &points[points.len() - 1];
+    let mut sampled = (last.t - first.t) as f64 / 1000.0;
     let avg_gap = sampled / (points.len() - 1) as f64;
     let threshold = avg_gap * 1.1;
     let mut to_start = (first.t - range_start_ms) as f64 / 1000.0;
     let mut to_end = (range_end_ms - last.t) as f64 / 1000.0;
-    if to_start >= threshold {
-        to_start = avg_gap / 2.0;
-    }
-    if is_counter && h.count > 0.0 && first.h.count >= 0.0 {
-        // Do not extrapolate below the point where the count would be zero.
-        let to_zero = sampled * (first.h.count / h.count);
-        if to_zero < to_start {
-            to_start = to_zero;
+    if zero_at_start {
+        h = arith::add(&h, &first.h).ok()?.h;
+        sampled = (last.t - first_st) as f64 / 1000.0;
+        to_start = 0.0;
+    } else {
+        if to_start >= threshold {
+            to_start = avg_gap / 2.0;
+        }
+        if is_counter && h.count > 0.0 && first.h.count >= 0.0 {
+            // Do not extrapolate below the point where the count would be zero.
+            let to_zero = sampled * (first.h.count / h.count);
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
         }
     }
     if to_end >= threshold {
@@ -144,6 +168,7 @@ pub(crate) fn extrapolated(
 /// between) gives no result.
 fn raw_increase(
     points: &[HPoint],
+    start_timestamps: &[i64],
     is_counter: bool,
     notes: &mut Vec<Note>,
 ) -> Option<FloatHistogram> {
@@ -179,8 +204,9 @@ fn raw_increase(
         (**last).clone()
     };
     if is_counter {
-        for w in points.windows(2) {
-            if uses_custom_buckets(&w[0].h) == custom && detect_reset(&w[1].h, &w[0].h) {
+        for (i, w) in points.windows(2).enumerate() {
+            let reset = detect_reset(&w[1].h, &w[0].h) || st_reset(start_timestamps, points, i + 1);
+            if uses_custom_buckets(&w[0].h) == custom && reset {
                 h = apply(arith::add(&h, &w[0].h))?;
             }
         }
@@ -327,10 +353,23 @@ pub(crate) fn interpolate(
     Some(h)
 }
 
+/// Whether the start timestamps show a reset between `points[i - 1]` and `points[i]`.
+pub(crate) fn st_reset(start_timestamps: &[i64], points: &[HPoint], i: usize) -> bool {
+    i > 0
+        && i < start_timestamps.len()
+        && crate::functions::rate::is_start_timestamp_reset(
+            start_timestamps[i - 1],
+            points[i - 1].t,
+            start_timestamps[i],
+            points[i].t,
+        )
+}
+
 /// `irate` (`per_second`) or `idelta` over the last two histogram samples.
 pub(crate) fn instant(
     prev: &HPoint,
     last: &HPoint,
+    st_reset: bool,
     per_second: bool,
     notes: &mut Vec<Note>,
 ) -> Option<FloatHistogram> {
@@ -341,7 +380,7 @@ pub(crate) fn instant(
     if !per_second && !(gauge(prev) && gauge(last)) {
         notes.push(Note::NotGauge);
     }
-    let mut h = if per_second && detect_reset(&last.h, &prev.h) {
+    let mut h = if per_second && (st_reset || detect_reset(&last.h, &prev.h)) {
         (*last.h).clone()
     } else {
         match arith::sub(&last.h, &prev.h) {
@@ -411,19 +450,26 @@ mod tests {
             point(60_000, &[2.0]),
         ];
         let mut notes = Vec::new();
-        let h = extrapolated(&pts, -1, 60_000, Kind::Increase, &mut notes).unwrap();
+        let h = extrapolated(&pts, &[], -1, 60_000, Kind::Increase, &mut notes).unwrap();
         // raw: (2 - 1) + 2 = 3 over 60s; start gap 0.001s.
         assert!((h.count - 3.0 * 60.001 / 60.0).abs() < 1e-9, "{}", h.count);
         assert_eq!(h.counter_reset_hint, CounterResetHint::Gauge);
         assert!(notes.is_empty());
-        extrapolated(&pts, -1, 60_000, Kind::Delta, &mut notes);
+        extrapolated(&pts, &[], -1, 60_000, Kind::Delta, &mut notes);
         assert_eq!(notes, vec![Note::NotGauge]);
     }
 
     #[test]
     fn irate_divides_by_the_sample_gap() {
         let mut notes = Vec::new();
-        let h = instant(&point(0, &[1.0]), &point(10_000, &[3.0]), true, &mut notes).unwrap();
+        let h = instant(
+            &point(0, &[1.0]),
+            &point(10_000, &[3.0]),
+            false,
+            true,
+            &mut notes,
+        )
+        .unwrap();
         assert_eq!(h.count, 0.2);
         assert!(notes.is_empty());
     }
