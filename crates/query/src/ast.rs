@@ -66,6 +66,9 @@ pub struct VectorSelector {
     pub smoothed: bool,
     /// Unique within one parsed query; keys the evaluator's per-node caches.
     pub id: usize,
+    /// Where the selector starts, for annotation texts (approximate where the
+    /// query text gives no call site to anchor it).
+    pub pos: Pos,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -222,6 +222,7 @@ impl Converter {
                     at: None,
                     smoothed: false,
                     id,
+                    pos: Pos::default(),
                 }));
             }
         }
@@ -279,6 +280,7 @@ impl Converter {
             at: vs.at.as_ref().map(at_modifier),
             smoothed,
             id: self.id(),
+            pos: Pos::default(),
         })
     }
 }

@@ -183,8 +183,9 @@ pub(crate) fn first_token(text: &str) -> Pos {
     pos
 }
 
-/// Gives binary expressions the start position of their left operand: known
-/// for call and aggregation arguments (from the call sites), otherwise inherited.
+/// Gives binary expressions and selectors the start position of their left
+/// operand: known for call and aggregation arguments (from the call sites),
+/// otherwise inherited.
 pub(crate) fn assign_binary_positions(e: &mut Expr, start: Pos) {
     match e {
         Expr::Binary(b) => {
@@ -213,7 +214,9 @@ pub(crate) fn assign_binary_positions(e: &mut Expr, start: Pos) {
                 assign_binary_positions(p, a.param_pos);
             }
         }
-        Expr::Number(_) | Expr::String(_) | Expr::VectorSelector(_) | Expr::MatrixSelector(_) => {}
+        Expr::VectorSelector(vs) => vs.pos = start,
+        Expr::MatrixSelector(ms) => ms.vs.pos = start,
+        Expr::Number(_) | Expr::String(_) => {}
     }
 }
 

@@ -41,6 +41,13 @@ impl Evaluator<'_> {
         let mut infos: HashMap<Vec<String>, InfoByName> = HashMap::new();
         let ref_t = self.reference_time(&c.args[0], t)?;
         for (e, ts) in self.vector_selector_with_time(sel, ref_t)? {
+            if e.h.is_some() {
+                // Info metrics carry their information in labels; a histogram is not one.
+                return Err(QueryError::Execution(format!(
+                    "this should be an info metric, with float samples: {}",
+                    e.labels
+                )));
+            }
             let Some(name) = e.labels.metric_name() else {
                 continue;
             };

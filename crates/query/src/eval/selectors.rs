@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tidemark_model::{is_stale_nan, CounterResetHint, Labels};
 
-use crate::functions::native_histogram::counter;
+use crate::functions::native_histogram::{counter, notes};
 
 use super::point_search::count_at_or_before;
 use super::{Elem, Evaluator, Matrix, RangeElem};
@@ -263,10 +263,20 @@ impl Evaluator<'_> {
                     if vs.smoothed && hp.t < ref_t {
                         // Interpolate towards the next histogram, if there is one in reach.
                         let next = s.hpoints.get(hidx).filter(|n| n.t < ref_t + lookback);
+                        let next_float = s.points.get(idx).map(|p| p.t);
+                        if next_float.is_some_and(|ft| ft < ref_t + lookback)
+                            && next.is_none_or(|n| next_float.is_some_and(|ft| ft < n.t))
+                        {
+                            let metric = s.labels.metric_name().unwrap_or("");
+                            self.warn(notes::mixed_floats_histograms(metric), vs.pos);
+                            continue;
+                        }
                         if let Some(n) = next {
                             let counter = hp.h.counter_reset_hint != CounterResetHint::Gauge
                                 && n.h.counter_reset_hint != CounterResetHint::Gauge;
                             let Some(mid) = counter::interpolate(hp, n, ref_t, counter) else {
+                                let metric = s.labels.metric_name().unwrap_or("");
+                                self.warn(notes::mixed_exponential_custom(metric), vs.pos);
                                 continue;
                             };
                             h = Arc::new(mid);
@@ -293,6 +303,16 @@ impl Evaluator<'_> {
                 continue;
             }
             if vs.smoothed && p.t < ref_t {
+                // A histogram next cannot be interpolated towards.
+                let next_float = s.points.get(idx).map(|p| p.t);
+                if s.hpoints
+                    .get(hidx)
+                    .is_some_and(|n| n.t < ref_t + lookback && next_float.is_none_or(|ft| n.t < ft))
+                {
+                    let metric = s.labels.metric_name().unwrap_or("");
+                    self.warn(notes::mixed_floats_histograms(metric), vs.pos);
+                    continue;
+                }
                 // Interpolate towards the next sample, if there is one in reach.
                 if let Some(n) = s
                     .points
