@@ -335,13 +335,17 @@ fn reset_by_value(cur: &FloatHistogram, prev: &FloatHistogram) -> bool {
 }
 
 /// The histogram at `t` between `a` and `b`, interpolated bucket by bucket; for
-/// counters a reset between them means `b` grew from nothing.
+/// counters a reset between them means `b` grew from nothing. `None` when one
+/// has exponential and the other custom buckets.
 pub(crate) fn interpolate(
     a: &HPoint,
     b: &HPoint,
     t: i64,
     is_counter: bool,
 ) -> Option<FloatHistogram> {
+    if uses_custom_buckets(&a.h) != uses_custom_buckets(&b.h) {
+        return None;
+    }
     let frac = (t - a.t) as f64 / (b.t - a.t) as f64;
     let mut h = if is_counter && detect_reset(&b.h, &a.h) {
         arith::scale(&b.h, frac)

@@ -3,7 +3,7 @@
 //! own compensation term, carried through schema reduction and zero-bucket
 //! widening together with the running sum.
 
-use tidemark_model::FloatHistogram;
+use tidemark_model::{CounterResetHint, FloatHistogram};
 
 use super::arith::{merge_hints, rebucket_custom, Layout};
 use super::buckets::{exponential_upper, from_map, uses_custom_buckets, BucketMap};
@@ -17,6 +17,10 @@ pub(crate) struct HistogramSum {
     pub custom_buckets_reconciled: bool,
     /// Exponential and custom buckets met: there is no meaningful sum.
     pub incompatible: bool,
+    /// Inputs claimed a counter reset / claimed none (a conflict even when a
+    /// gauge among the inputs decides the result's hint).
+    saw_reset: bool,
+    saw_not_reset: bool,
 }
 
 #[derive(Debug)]
@@ -34,6 +38,12 @@ impl HistogramSum {
         if self.incompatible {
             return;
         }
+        match h.counter_reset_hint {
+            CounterResetHint::CounterReset => self.saw_reset = true,
+            CounterResetHint::NotCounterReset => self.saw_not_reset = true,
+            CounterResetHint::Unknown | CounterResetHint::Gauge => {}
+        }
+        self.counter_reset_collision |= self.saw_reset && self.saw_not_reset;
         let Some(acc) = &mut self.acc else {
             let mut comp = Layout::of(&FloatHistogram::default());
             comp.schema = h.schema;
