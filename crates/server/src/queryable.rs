@@ -5,9 +5,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tidemark_model::{Matcher, Tenant};
+use tidemark_model::{is_stale_nan, Matcher, Sample, Tenant, STALE_NAN};
 use tidemark_query::{QueryContext, QueryError, Queryable, SelectedSeries};
-use tidemark_storage::{Storage, StorageError};
+use tidemark_storage::{SeriesSamples, Storage, StorageError};
 
 /// Cancels the query when dropped. The HTTP handler holds it, so a client disconnect
 /// (which drops the handler future) stops the evaluation at its next check.
@@ -63,6 +63,33 @@ fn storage_to_query_error(e: StorageError) -> QueryError {
     }
 }
 
+/// Storage's samples in the engine's form. A histogram whose sum is the stale marker
+/// (how Prometheus marks a native histogram series stale) becomes a float stale
+/// marker, the one form of staleness the engine knows.
+fn to_selected(s: SeriesSamples) -> SelectedSeries {
+    let SeriesSamples {
+        labels,
+        mut floats,
+        mut histograms,
+    } = s;
+    if histograms.iter().any(|h| is_stale_nan(h.histogram.sum)) {
+        histograms.retain(|h| {
+            let stale = is_stale_nan(h.histogram.sum);
+            if stale {
+                floats.push(Sample::new(h.timestamp, STALE_NAN));
+            }
+            !stale
+        });
+        floats.sort_by_key(|f| f.timestamp);
+    }
+    SelectedSeries {
+        labels,
+        floats,
+        histograms,
+        ..SelectedSeries::default()
+    }
+}
+
 impl Queryable for StorageQueryable {
     fn select(
         &self,
@@ -73,12 +100,12 @@ impl Queryable for StorageQueryable {
         check(&self.ctx)?;
         let series = self
             .storage
-            .select(self.tenant, matchers, start_ms, end_ms)
+            .select_with_histograms(self.tenant, matchers, start_ms, end_ms)
             .map_err(storage_to_query_error)?;
         // A long select may have outlived the client or the deadline: do not hand the
         // engine work whose result nobody will read.
         check(&self.ctx)?;
-        Ok(series.into_iter().map(SelectedSeries::from).collect())
+        Ok(series.into_iter().map(to_selected).collect())
     }
 }
 
@@ -86,6 +113,27 @@ impl Queryable for StorageQueryable {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn stale_histograms_become_float_stale_markers() {
+        use tidemark_model::{FloatHistogram, HistogramSample, Labels};
+        let h = |t: i64, sum: f64| HistogramSample {
+            timestamp: t,
+            histogram: FloatHistogram {
+                sum,
+                ..Default::default()
+            },
+        };
+        let selected = to_selected(SeriesSamples {
+            labels: Labels::from_pairs([("__name__", "rpc")]),
+            floats: vec![Sample::new(1, 1.0), Sample::new(9, 2.0)],
+            histograms: vec![h(3, 1.0), h(5, STALE_NAN)],
+        });
+        assert_eq!(selected.histograms, vec![h(3, 1.0)]);
+        let ts: Vec<i64> = selected.floats.iter().map(|f| f.timestamp).collect();
+        assert_eq!(ts, vec![1, 5, 9]);
+        assert!(is_stale_nan(selected.floats[1].value));
+    }
 
     #[test]
     fn check_reports_cancel_and_deadline() {

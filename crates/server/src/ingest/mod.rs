@@ -6,6 +6,7 @@
 pub mod body;
 pub mod export;
 pub mod formats;
+pub mod histograms;
 pub mod remote_write;
 
 use axum::body::Body;

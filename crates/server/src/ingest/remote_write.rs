@@ -2,25 +2,27 @@
 //!
 //! The message version comes from `Content-Type` (415 for anything else); success is
 //! 204 and, for 2.0, the `X-Prometheus-Remote-Write-*-Written` headers report what was
-//! actually stored, so a 2.0 sender learns that native histograms and exemplars (not
-//! stored by Tidemark yet) were dropped.
+//! actually stored: float samples and native histogram samples (both versions store
+//! histograms, see [`super::histograms`]); exemplars are validated but not stored.
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use tidemark_model::Tenant;
 use tidemark_protocols::remote_write::{
-    check_content_encoding, decode_v1_borrowed, decode_v2, decompress_into, negotiate,
+    check_content_encoding, decode_v1_borrowed, decode_v1_histograms, decompress_into, negotiate,
     RemoteWriteVersion,
 };
 use tidemark_storage::{AppendStats, SeriesRef, Storage};
 
 use super::body::Encodings;
-use super::{finish, ingest, ingest_with, Decoded, Ingested, Stored};
+use super::{finish, histograms, ingest_with, Ingested, Stored};
 use crate::api::params::Params;
 use crate::api::response::ApiError;
 use crate::state::SharedState;
@@ -60,6 +62,9 @@ fn store_v1(
         .and_then(|()| {
             drop(body);
             let mut request = decode_v1_borrowed(&raw)?;
+            // Decoded (and validated) before any append, so a bad histogram rejects
+            // the whole request.
+            let histogram_series = histograms::to_storage(decode_v1_histograms(&raw)?, extra);
             request.apply_extra_labels(extra);
             let series: Vec<SeriesRef<'_>> = request
                 .series()
@@ -70,6 +75,8 @@ fn store_v1(
             } else {
                 storage.append_borrowed(Tenant::DEFAULT, &series)?
             };
+            let stats =
+                histograms::add_stats(stats, histograms::append(storage, &histogram_series)?);
             Ok(Stored {
                 ingested: Ingested {
                     stats,
@@ -96,6 +103,7 @@ async fn handle(
     body: Body,
 ) -> Result<Response, ApiError> {
     let version = negotiate(header_str(headers, header::CONTENT_TYPE))?;
+    let histograms_written = Arc::new(AtomicU64::new(0));
     check_content_encoding(header_str(headers, header::CONTENT_ENCODING))?;
     let ingested = match version {
         RemoteWriteVersion::V1 => {
@@ -111,31 +119,26 @@ async fn handle(
             .await?
         }
         RemoteWriteVersion::V2 => {
-            ingest(
+            let written = histograms_written.clone();
+            ingest_with(
                 st,
                 PROTOCOL,
                 headers,
                 params,
                 body,
                 Encodings::PayloadCompressed,
-                |bytes, limit| {
-                    let d = decode_v2(bytes, limit)?;
-                    let histograms_dropped = d.histogram_count();
-                    Ok(Decoded {
-                        request: d.request,
-                        histograms_dropped,
-                        exemplars_dropped: d.exemplars,
-                    })
+                move |body, limit, storage, extra| {
+                    histograms::store_v2(body, limit, storage, extra, &written)
                 },
             )
             .await?
         }
     };
-    if ingested.histograms_dropped > 0 || ingested.exemplars_dropped > 0 {
+    let histograms_written = histograms_written.load(Ordering::Relaxed);
+    if ingested.exemplars_dropped > 0 {
         tracing::debug!(
-            histograms = ingested.histograms_dropped,
             exemplars = ingested.exemplars_dropped,
-            "remote write 2.0: dropped native histograms and exemplars (not stored yet)"
+            "remote write 2.0: dropped exemplars (not stored)"
         );
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
@@ -143,11 +146,11 @@ async fn handle(
         let h = resp.headers_mut();
         h.insert(
             "X-Prometheus-Remote-Write-Samples-Written",
-            HeaderValue::from(ingested.stats.samples),
+            HeaderValue::from(ingested.stats.samples - histograms_written),
         );
         h.insert(
             "X-Prometheus-Remote-Write-Histograms-Written",
-            HeaderValue::from(0u64),
+            HeaderValue::from(histograms_written),
         );
         h.insert(
             "X-Prometheus-Remote-Write-Exemplars-Written",
