@@ -86,3 +86,61 @@ pub(super) fn rederive_hints(hpoints: &mut [HPoint], float_times: &[i64]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_query;
+
+    fn selector_ids(e: &Expr, out: &mut Vec<usize>) {
+        match e {
+            Expr::VectorSelector(vs) => out.push(vs.id),
+            Expr::MatrixSelector(ms) => out.push(ms.vs.id),
+            Expr::Call(c) => c.args.iter().for_each(|a| selector_ids(a, out)),
+            Expr::Aggregate(a) => selector_ids(&a.expr, out),
+            Expr::Binary(b) => {
+                selector_ids(&b.lhs, out);
+                selector_ids(&b.rhs, out);
+            }
+            Expr::Paren(x) | Expr::Neg(x) => selector_ids(x, out),
+            Expr::Subquery(sq) => selector_ids(&sq.expr, out),
+            Expr::Number(_) | Expr::String(_) => {}
+        }
+    }
+
+    #[test]
+    fn nearest_histogram_function_decides() {
+        let q =
+            parse_query("histogram_count(sum(a)) + histogram_quantile(0.5, histogram_sum(sum_over_time(b[1m])))")
+                .unwrap();
+        let mut ids = Vec::new();
+        selector_ids(&q, &mut ids);
+        let stats = stats_only_selectors(&q);
+        assert!(stats.contains(&ids[0]), "a is under histogram_count");
+        assert!(
+            stats.contains(&ids[1]),
+            "b's nearest function is histogram_sum"
+        );
+        let q = parse_query("histogram_count(a - b)").unwrap();
+        assert!(
+            stats_only_selectors(&q).is_empty(),
+            "binary operators start afresh"
+        );
+    }
+
+    #[test]
+    fn hints_follow_detected_resets() {
+        let h = |t: i64, count: f64| HPoint {
+            t,
+            h: Arc::new(FloatHistogram {
+                count,
+                ..FloatHistogram::default()
+            }),
+        };
+        let mut pts = vec![h(0, 5.0), h(10, 6.0), h(20, 2.0), h(30, 3.0)];
+        rederive_hints(&mut pts, &[25]);
+        let hints: Vec<CounterResetHint> = pts.iter().map(|p| p.h.counter_reset_hint).collect();
+        use CounterResetHint::*;
+        assert_eq!(hints, vec![Unknown, NotCounterReset, CounterReset, Unknown]);
+    }
+}
