@@ -88,7 +88,7 @@ impl ServerConfig {
             shutdown_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(30),
             query: QueryLimits {
-                max_series: 30_000,
+                max_series: 300_000,
                 max_samples: 50_000_000,
                 timeout: Duration::from_secs(30),
                 max_concurrent: 8,

@@ -134,11 +134,13 @@ pub struct ServerArgs {
     #[arg(long = "insert.max-queue-duration", env = "TIDEMARK_INSERT_MAX_QUEUE_DURATION", default_value = "1s", value_parser = parse_duration)]
     pub insert_max_queue_duration: Duration,
 
-    /// Series one query may select; 0 = unlimited.
+    /// Series one query may select; 0 = unlimited. The default is VictoriaMetrics'
+    /// `-search.maxUniqueTimeseries`: fleet-wide panels over a few hundred hosts select
+    /// tens of thousands of series.
     #[arg(
         long = "search.max-series",
         env = "TIDEMARK_SEARCH_MAX_SERIES",
-        default_value_t = 30_000
+        default_value_t = 300_000
     )]
     pub search_max_series: usize,
 

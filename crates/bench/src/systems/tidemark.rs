@@ -26,7 +26,11 @@ impl System for Tidemark {
         c.arg("--storage-path")
             .arg(data_dir)
             .arg("--http-listen-addr")
-            .arg(format!("127.0.0.1:{port}"));
+            .arg(format!("127.0.0.1:{port}"))
+            // Limits sized for the large preset, as for the peers.
+            .arg("--search.max-series=100000000")
+            .arg("--search.max-samples=2000000000")
+            .arg("--search.timeout=10m");
         Ok(c)
     }
 
