@@ -300,7 +300,7 @@ fn last_two_samples<'a>(floats: &[FPoint], hists: &'a [HPoint]) -> LastTwo<'a> {
     // Count how many of the two newest samples are histograms.
     let mut times: Vec<(i64, bool)> = h.iter().map(|p| (p.t, true)).collect();
     times.extend(f1.into_iter().chain(f2).map(|t| (t, false)));
-    times.sort_by(|a, b| b.0.cmp(&a.0));
+    times.sort_by_key(|&(t, _)| std::cmp::Reverse(t));
     match (times[0].1, times[1].1) {
         (true, true) => LastTwo::Histograms(&hists[hists.len() - 2], &hists[hists.len() - 1]),
         (false, false) => LastTwo::Floats,

@@ -381,7 +381,8 @@ pub(crate) fn instant(
     if per_second && (gauge(prev) || gauge(last)) {
         notes.push(Note::NotCounter);
     }
-    if !per_second && !(gauge(prev) && gauge(last)) {
+    let both_gauges = gauge(prev) && gauge(last);
+    if !per_second && !both_gauges {
         notes.push(Note::NotGauge);
     }
     let mut h = if per_second && (st_reset || detect_reset(&last.h, &prev.h)) {
