@@ -94,6 +94,14 @@ impl Evaluator<'_> {
                 Ok(StepValue::Vector(out))
             }
             "timestamp" => self.timestamp(c, t),
+            "start_timestamp" => {
+                // Only a selector still knows its samples' start timestamps.
+                if let Some(Expr::VectorSelector(vs)) = c.args.first().map(Expr::unparen) {
+                    return Ok(StepValue::Vector(self.selected_start_timestamps(vs, t)?));
+                }
+                self.arg_vector(c, 0, t)?;
+                Ok(StepValue::Vector(Vec::new()))
+            }
             "step" => Ok(StepValue::Scalar(self.step as f64 / 1000.0)),
             "info" => self.info_fn(c, t),
             "start" => Ok(StepValue::Scalar(self.start as f64 / 1000.0)),

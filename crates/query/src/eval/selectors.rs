@@ -345,6 +345,44 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
+    /// `start_timestamp(selector)`: per series, the start timestamp (in seconds,
+    /// 0 when unknown) of the sample the selector picks at `t`.
+    pub(crate) fn selected_start_timestamps(
+        &self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> Result<Vec<Elem>, QueryError> {
+        let ref_t = self.selector_time(vs, t)?;
+        let lookback = self.opts.lookback_delta_ms;
+        let mut out = Vec::new();
+        for s in self.series_of(vs.id) {
+            let idx = s.points.partition_point(|p| p.t <= ref_t);
+            let hidx = s.hpoints.partition_point(|p| p.t <= ref_t);
+            let float = idx.checked_sub(1).map(|i| (s.points[i], i));
+            let hist = hidx.checked_sub(1).map(|i| (s.hpoints[i].t, i));
+            let (sample_t, st) = match (float, hist) {
+                (Some((p, _)), Some((ht, hi))) if ht > p.t => {
+                    (ht, s.hstart_timestamps.get(hi).copied())
+                }
+                (None, Some((ht, hi))) => (ht, s.hstart_timestamps.get(hi).copied()),
+                (Some((p, i)), _) if !is_stale_nan(p.f) => {
+                    (p.t, s.start_timestamps.get(i).copied())
+                }
+                _ => continue,
+            };
+            if sample_t <= ref_t - lookback {
+                continue;
+            }
+            out.push(Elem {
+                labels: s.labels.clone(),
+                f: st.unwrap_or(0) as f64 / 1000.0,
+                h: None,
+                drop_name: true,
+            });
+        }
+        Ok(out)
+    }
+
     /// An instant vector selector at `t`.
     pub(crate) fn vector_selector(
         &self,
