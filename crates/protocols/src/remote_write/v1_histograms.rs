@@ -119,13 +119,11 @@ pub fn encode_v1_with_histograms(series: &[TimeSeries], histograms: &[HistogramS
 /// Whether any `TimeSeries` (field 1 of the request) has a field 4. Malformed input
 /// answers `true`, so the full decode reports the error.
 fn carries_histograms(raw: &[u8]) -> bool {
-    let mut top = Fields::new(raw);
-    while let Some(field) = top.next() {
+    for field in Fields::new(raw) {
         match field {
             Err(()) => return true,
             Ok((1, Some(series))) => {
-                let mut inner = Fields::new(series);
-                while let Some(f) = inner.next() {
+                for f in Fields::new(series) {
                     match f {
                         Err(()) | Ok((4, _)) => return true,
                         Ok(_) => {}

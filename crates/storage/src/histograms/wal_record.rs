@@ -70,10 +70,13 @@ fn put_histogram(out: &mut Vec<u8>, h: &FloatHistogram) {
     put_floats(out, &h.custom_values);
 }
 
+/// The series of a decoded histogram record: label set and samples.
+pub(crate) type HistogramRecordSeries = Vec<(Labels, Vec<HistogramSample>)>;
+
 /// Decodes the record after its kind byte.
 pub(crate) fn decode_after_kind(
     r: &mut Reader<'_>,
-) -> Result<(Tenant, Vec<(Labels, Vec<HistogramSample>)>), WireError> {
+) -> Result<(Tenant, HistogramRecordSeries), WireError> {
     let tenant = r.tenant()?;
     let n = r.count(2)?;
     let mut series = Vec::with_capacity(n);

@@ -223,10 +223,12 @@ impl Part {
     pub(crate) fn histogram_series_ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
         let mut last = None;
         self.histogram_index.iter().filter_map(move |b| {
-            (last != Some(b.series)).then(|| {
+            if last == Some(b.series) {
+                None
+            } else {
                 last = Some(b.series);
-                b.series
-            })
+                Some(b.series)
+            }
         })
     }
 
