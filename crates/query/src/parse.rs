@@ -24,8 +24,8 @@ pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
     let (without_trims, trim_marks) = crate::trim_syntax::replace_trim_operators(input);
     let rewritten =
         rewrite(&without_trims).map_err(|e| QueryError::BadData(errors::describe(input, &e)))?;
-    let parsed = pp::parse(&rewritten.text)
-        .map_err(|e| QueryError::BadData(errors::describe(input, &e)))?;
+    let parsed =
+        pp::parse(&rewritten.text).map_err(|e| QueryError::BadData(errors::describe(input, &e)))?;
     let mut conv = Converter {
         next_id: 0,
         rewritten,

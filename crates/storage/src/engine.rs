@@ -321,24 +321,36 @@ impl Engine {
     fn write_pending(&self, p: &PendingFlush) -> Result<(), StorageError> {
         // Parts may only name ids the registry has made durable.
         self.registry.sync()?;
+        self.write_level0_parts(
+            p.data.series.iter().map(|(id, s)| (*id, s.as_slice())),
+            |s: &Sample| s.timestamp,
+            PartWriter::add_series,
+        )?;
+        self.write_histogram_parts(&p.histograms)
+    }
+
+    /// Writes buffered samples as level-0 parts, one per day they touch: each live
+    /// series' samples at or after the retention cutoff, in series-id order. `add`
+    /// appends one series' run of one day to a part (floats and histograms differ
+    /// only there).
+    pub(crate) fn write_level0_parts<'a, S: 'a>(
+        &self,
+        series: impl Iterator<Item = (SeriesId, &'a [S])>,
+        timestamp: impl Fn(&S) -> i64,
+        add: impl Fn(&mut PartWriter, SeriesId, &[S]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
         let cutoff = retention_cutoff(&self.opts);
-        let mut ids: Vec<SeriesId> = p
-            .data
-            .series
-            .keys()
-            .copied()
-            .filter(|id| !self.registry.is_deleted(*id))
+        let mut live: Vec<(SeriesId, &[S])> = series
+            .filter(|(id, _)| !self.registry.is_deleted(*id))
             .collect();
-        ids.sort_unstable();
-        let mut by_day: std::collections::BTreeMap<Day, Vec<(SeriesId, &[Sample])>> =
-            Default::default();
-        for id in ids {
-            let samples = &p.data.series[&id];
-            let start = samples.partition_point(|s| s.timestamp < cutoff);
+        live.sort_unstable_by_key(|(id, _)| *id);
+        let mut by_day: std::collections::BTreeMap<Day, Vec<(SeriesId, &[S])>> = Default::default();
+        for (id, samples) in live {
+            let start = samples.partition_point(|s| timestamp(s) < cutoff);
             let mut rest = &samples[start..];
             while let Some(first) = rest.first() {
-                let day = time::day_of(first.timestamp);
-                let n = rest.partition_point(|s| time::day_of(s.timestamp) == day);
+                let day = time::day_of(timestamp(first));
+                let n = rest.partition_point(|s| time::day_of(timestamp(s)) == day);
                 by_day.entry(day).or_default().push((id, &rest[..n]));
                 rest = &rest[n..];
             }
@@ -351,7 +363,7 @@ impl Engine {
                 day,
             )?;
             for (id, samples) in series {
-                if let Err(e) = writer.add_series(id, samples) {
+                if let Err(e) = add(&mut writer, id, samples) {
                     writer.discard();
                     return Err(e);
                 }
@@ -360,7 +372,7 @@ impl Engine {
                 self.partitions.add(day, part);
             }
         }
-        self.write_histogram_parts(&p.histograms)
+        Ok(())
     }
 
     pub(crate) fn delete_series(

@@ -14,9 +14,9 @@ mod labels_util;
 mod native_calls;
 mod point_search;
 mod selectors;
-mod stats_decoding;
 #[cfg(test)]
 mod start_timestamp_tests;
+mod stats_decoding;
 mod subquery;
 #[cfg(test)]
 mod tests;

@@ -52,6 +52,4 @@ pub use block::{
     block_sample_count, decode_block, encode_block, FORMAT_VERSION, MAX_BLOCK_SAMPLES,
 };
 pub use error::EncodingError;
-pub use histogram::{
-    decode_histogram_block, encode_histogram_block, MAX_HISTOGRAM_BLOCK_SAMPLES,
-};
+pub use histogram::{decode_histogram_block, encode_histogram_block, MAX_HISTOGRAM_BLOCK_SAMPLES};

@@ -1,7 +1,6 @@
 //! The engine's histogram operations: append, flush into parts, merge, select.
 //! Each mirrors its float counterpart in `engine.rs`, `merge.rs` and `query.rs`.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use crate::index::SeriesIndex;
 use crate::metrics::RejectReason;
 use crate::part::{Part, PartWriter};
 use crate::series::SeriesId;
-use crate::time::{self, Day};
+use crate::time;
 use crate::{AppendStats, FsyncPolicy, StorageError};
 
 impl Engine {
@@ -129,44 +128,11 @@ impl Engine {
         &self,
         frozen: &FrozenHistograms,
     ) -> Result<(), StorageError> {
-        let cutoff = retention_cutoff(&self.opts);
-        let mut ids: Vec<SeriesId> = frozen
-            .series
-            .keys()
-            .copied()
-            .filter(|id| !self.registry.is_deleted(*id))
-            .collect();
-        ids.sort_unstable();
-        let mut by_day: BTreeMap<Day, Vec<(SeriesId, &[HistogramSample])>> = BTreeMap::new();
-        for id in ids {
-            let samples = &frozen.series[&id];
-            let start = samples.partition_point(|s| s.timestamp < cutoff);
-            let mut rest = &samples[start..];
-            while let Some(first) = rest.first() {
-                let day = time::day_of(first.timestamp);
-                let n = rest.partition_point(|s| time::day_of(s.timestamp) == day);
-                by_day.entry(day).or_default().push((id, &rest[..n]));
-                rest = &rest[n..];
-            }
-        }
-        for (day, series) in by_day {
-            let mut writer = PartWriter::create(
-                &self.partitions.partition_dir(day),
-                self.next_part_seq(),
-                0,
-                day,
-            )?;
-            for (id, samples) in series {
-                if let Err(e) = writer.add_histograms(id, samples) {
-                    writer.discard();
-                    return Err(e);
-                }
-            }
-            if let Some(part) = writer.finish(Vec::new())? {
-                self.partitions.add(day, part);
-            }
-        }
-        Ok(())
+        self.write_level0_parts(
+            frozen.series.iter().map(|(id, s)| (*id, s.as_slice())),
+            |s: &HistogramSample| s.timestamp,
+            PartWriter::add_histograms,
+        )
     }
 
     /// The histogram samples a merge writes for `id`: every input's, resolved,
