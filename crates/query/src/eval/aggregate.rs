@@ -9,6 +9,7 @@ use tidemark_model::Labels;
 use super::labels_util::{
     drop_labels_and_name, keep_labels, push_signature_on, push_signature_without, Signature,
 };
+use super::series_keys::site_of;
 use super::{Elem, Evaluator, StepValue};
 use crate::ast::{AggOp, AggregateExpr, Grouping};
 use crate::functions::go_fmt::percent_g;
@@ -78,7 +79,8 @@ impl Evaluator<'_> {
             AggOp::TopK | AggOp::BottomK | AggOp::LimitK => {
                 let k = scalar_param(param, a.op)?;
                 let k = k_param(k)?;
-                k_select(a.op, input, k, a.grouping.as_ref())
+                let ids = self.group_ids(a, &input);
+                k_select(a.op, input, &ids, k, a.grouping.as_ref())
             }
             AggOp::LimitRatio => {
                 let r = scalar_param(param, a.op)?;
@@ -105,7 +107,8 @@ impl Evaluator<'_> {
                 if let Some(w) = crate::functions::annotations::invalid_quantile_warning(q) {
                     self.warn(w, a.param_pos);
                 }
-                let groups = group(input, a.grouping.as_ref(), true);
+                let ids = self.group_ids(a, &input);
+                let groups = group(input, &ids, a.grouping.as_ref(), true);
                 groups
                     .into_iter()
                     .map(|g| {
@@ -120,7 +123,8 @@ impl Evaluator<'_> {
                     .collect()
             }
             op => {
-                let groups = group_fold(input, a.grouping.as_ref(), op);
+                let ids = self.group_ids(a, &input);
+                let groups = group_fold(input, &ids, a.grouping.as_ref(), op);
                 let mut out = Vec::with_capacity(groups.len());
                 for g in groups {
                     if let Some(e) = self.finish_group(op, g, a) {
@@ -135,6 +139,16 @@ impl Evaluator<'_> {
 }
 
 impl Evaluator<'_> {
+    /// The group id of every input element: equal ids mean equal group keys.
+    /// Memoized per series for the whole query (see [`super::series_keys`]).
+    fn group_ids(&self, a: &AggregateExpr, input: &[Elem]) -> Vec<u32> {
+        let series: Vec<&Arc<Labels>> = input.iter().map(|e| &e.labels).collect();
+        let grouping = a.grouping.as_ref();
+        self.series_keys.ids(site_of(a), &series, |labels, sig| {
+            push_group_signature(sig, labels, grouping)
+        })
+    }
+
     /// The output element of one group of a streaming operator, reporting
     /// what Prometheus reports about histogram members.
     fn finish_group(&self, op: AggOp, g: Group, a: &AggregateExpr) -> Option<Elem> {
@@ -236,38 +250,35 @@ fn push_group_signature(sig: &mut Signature, labels: &Labels, grouping: Option<&
     }
 }
 
-/// Maps elements to their output group, creating groups in first-seen order.
-/// The signature buffer is reused, so only a new group allocates.
+/// Maps elements to their output group by group id, creating groups in
+/// first-seen order.
 struct GroupIndex<'g> {
     grouping: Option<&'g Grouping>,
-    index: HashMap<Signature, usize>,
+    /// Position in `groups` per group id (ids are dense per aggregation).
+    slots: Vec<usize>,
     groups: Vec<Group>,
-    sig: Signature,
 }
 
+const NO_SLOT: usize = usize::MAX;
+
 impl<'g> GroupIndex<'g> {
-    fn new(grouping: Option<&'g Grouping>) -> Self {
+    fn new(grouping: Option<&'g Grouping>, ids: &[u32]) -> Self {
+        let max_id = ids.iter().copied().max().map_or(0, |m| m as usize + 1);
         GroupIndex {
             grouping,
-            index: HashMap::new(),
+            slots: vec![NO_SLOT; max_id],
             groups: Vec::new(),
-            sig: Vec::new(),
         }
     }
 
-    fn group_of(&mut self, labels: &Labels) -> &mut Group {
-        self.sig.clear();
-        push_group_signature(&mut self.sig, labels, self.grouping);
-        let gi = match self.index.get(self.sig.as_slice()) {
-            Some(&gi) => gi,
-            None => {
-                self.groups
-                    .push(new_group(group_labels(labels, self.grouping)));
-                self.index.insert(self.sig.clone(), self.groups.len() - 1);
-                self.groups.len() - 1
-            }
-        };
-        &mut self.groups[gi]
+    fn group_of(&mut self, id: u32, labels: &Labels) -> &mut Group {
+        let slot = &mut self.slots[id as usize];
+        if *slot == NO_SLOT {
+            *slot = self.groups.len();
+            self.groups
+                .push(new_group(group_labels(labels, self.grouping)));
+        }
+        &mut self.groups[*slot]
     }
 }
 
@@ -306,10 +317,15 @@ fn new_group(labels: Labels) -> Group {
 }
 
 /// Splits `input` into groups in first-seen order, keeping the members.
-fn group(input: Vec<Elem>, grouping: Option<&Grouping>, keep_members: bool) -> Vec<Group> {
-    let mut index = GroupIndex::new(grouping);
-    for e in input {
-        let g = index.group_of(&e.labels);
+fn group(
+    input: Vec<Elem>,
+    ids: &[u32],
+    grouping: Option<&Grouping>,
+    keep_members: bool,
+) -> Vec<Group> {
+    let mut index = GroupIndex::new(grouping, ids);
+    for (e, &id) in input.into_iter().zip(ids) {
+        let g = index.group_of(id, &e.labels);
         g.drop_name |= e.drop_name;
         if keep_members {
             g.members.push(e);
@@ -319,10 +335,10 @@ fn group(input: Vec<Elem>, grouping: Option<&Grouping>, keep_members: bool) -> V
 }
 
 /// Folds the streaming operators group by group.
-fn group_fold(input: Vec<Elem>, grouping: Option<&Grouping>, op: AggOp) -> Vec<Group> {
-    let mut index = GroupIndex::new(grouping);
-    for e in input {
-        let g = index.group_of(&e.labels);
+fn group_fold(input: Vec<Elem>, ids: &[u32], grouping: Option<&Grouping>, op: AggOp) -> Vec<Group> {
+    let mut index = GroupIndex::new(grouping, ids);
+    for (e, &id) in input.into_iter().zip(ids) {
+        let g = index.group_of(id, &e.labels);
         g.drop_name |= e.drop_name;
         if let Some(h) = &e.h {
             match op {
@@ -465,12 +481,18 @@ fn format_count_value(f: f64) -> String {
 
 /// `topk`/`bottomk` order their groups' members by value (NaN always last);
 /// `limitk` keeps the first `k` members in input order.
-fn k_select(op: AggOp, input: Vec<Elem>, k: usize, grouping: Option<&Grouping>) -> Vec<Elem> {
+fn k_select(
+    op: AggOp,
+    input: Vec<Elem>,
+    ids: &[u32],
+    k: usize,
+    grouping: Option<&Grouping>,
+) -> Vec<Elem> {
     if k == 0 {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for g in group(input, grouping, true) {
+    for g in group(input, ids, grouping, true) {
         let mut members = g.members;
         match op {
             AggOp::TopK => members.sort_by(|a, b| cmp_nan_last(a.f, b.f, true)),

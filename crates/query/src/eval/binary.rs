@@ -1,15 +1,18 @@
 //! Binary operators: scalar/vector arithmetic and comparisons, vector matching
 //! (`on`/`ignoring`, `group_left`/`group_right`, 3.x `fill*`) and set operators.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use tidemark_model::Labels;
 
 use super::histogram_binop::{elem_binop, Note, Operand};
 use super::labels_util::{
-    drop_labels, drop_labels_and_name, keep_labels, signature_on, signature_without, Signature,
+    drop_labels, drop_labels_and_name, keep_labels, push_signature_on, push_signature_without,
+    signature_on, signature_without, Signature,
 };
+use super::series_keys::{site_of, SiteId};
 use super::{Elem, Evaluator, StepValue};
 use crate::ast::{BinOp, BinaryExpr, Cardinality, VectorMatching};
 use crate::value::QueryError;
@@ -109,7 +112,18 @@ impl Evaluator<'_> {
                     BinOp::And => set_and(l, r, &matching),
                     BinOp::Or => set_or(l, r, &matching),
                     BinOp::Unless => set_unless(l, r, &matching),
-                    _ => vector_vector(op, l, r, &b.modifier, &matching, notes)?,
+                    _ => {
+                        let site = site_of(b);
+                        let matched = MatchKeys {
+                            ids: self.match_ids(site, &l, &r, &matching),
+                            one_to_one_labels: &|many: &Arc<Labels>| {
+                                self.match_labels.get_or_derive(site, many, |l| {
+                                    result_labels(l, l, true, &matching, &[])
+                                })
+                            },
+                        };
+                        vector_vector(op, l, r, &b.modifier, &matching, &matched, notes)?
+                    }
                 };
                 Ok(StepValue::Vector(out))
             }
@@ -166,6 +180,29 @@ fn vector_scalar(
         }
     }
     out
+}
+
+impl Evaluator<'_> {
+    /// Matching key ids of `l` followed by those of `r`: equal ids mean equal
+    /// matching signatures. Memoized per series (see [`super::series_keys`]).
+    fn match_ids(&self, site: SiteId, l: &[Elem], r: &[Elem], m: &VectorMatching) -> Vec<u32> {
+        let series: Vec<&Arc<Labels>> = l.iter().chain(r).map(|e| &e.labels).collect();
+        self.series_keys.ids(site, &series, |labels, sig| {
+            if m.on {
+                push_signature_on(sig, labels, &m.labels)
+            } else {
+                push_signature_without(sig, labels, &m.labels)
+            }
+        })
+    }
+}
+
+/// Per-step matching inputs computed (or memoized) by the evaluator.
+struct MatchKeys<'k> {
+    /// Key ids of the left operand's elements, then the right operand's.
+    ids: Vec<u32>,
+    /// Memoized one-to-one output labels of a series, when it is shared.
+    one_to_one_labels: &'k dyn Fn(&Arc<Labels>) -> Option<Arc<Labels>>,
 }
 
 fn signature(labels: &Labels, m: &VectorMatching) -> Signature {
@@ -227,6 +264,7 @@ fn vector_vector(
     rhs: Vec<Elem>,
     modifier: &crate::ast::BinModifier,
     m: &VectorMatching,
+    keys: &MatchKeys<'_>,
     notes: &mut Vec<Note>,
 ) -> Result<Vec<Elem>, QueryError> {
     let (include, swapped) = match &modifier.card {
@@ -238,13 +276,19 @@ fn vector_vector(
         modifier.card,
         Cardinality::OneToOne | Cardinality::ManyToMany
     );
+    let (lhs_ids, rhs_ids) = keys.ids.split_at(lhs.len());
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
+    let (many_ids, one_ids) = if swapped {
+        (rhs_ids, lhs_ids)
+    } else {
+        (lhs_ids, rhs_ids)
+    };
     let return_bool = modifier.return_bool;
 
-    let mut one_by_sig: HashMap<Signature, usize> = HashMap::with_capacity(one.len());
+    let mut one_by_sig: FxHashMap<u32, usize> =
+        FxHashMap::with_capacity_and_hasher(one.len(), Default::default());
     for (i, e) in one.iter().enumerate() {
-        let sig = signature(&e.labels, m);
-        if let Some(prev) = one_by_sig.insert(sig, i) {
+        if let Some(prev) = one_by_sig.insert(one_ids[i], i) {
             let side = if swapped { "left" } else { "right" };
             return Err(QueryError::Execution(format!(
                 "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
@@ -256,16 +300,17 @@ fn vector_vector(
     }
 
     let mut out = Vec::new();
-    let mut matched_one: HashSet<usize> = HashSet::new();
-    // one-to-one: signatures already produced; many-to-one: output label sets per signature.
-    let mut produced: HashMap<Signature, HashSet<Labels>> = HashMap::new();
+    let mut matched_one: Vec<bool> = vec![false; one.len()];
+    // one-to-one: signatures already produced (with no label sets);
+    // many-to-one: output label sets per signature.
+    let mut produced: FxHashMap<u32, HashSet<Labels>> = FxHashMap::default();
     let mut combine = |ml: &Elem,
                        ol: &Elem,
                        mf: f64,
                        of: f64,
                        out: &mut Vec<Elem>,
-                       sig: Signature,
-                       produced: &mut HashMap<Signature, HashSet<Labels>>|
+                       sig: u32,
+                       produced: &mut FxHashMap<u32, HashSet<Labels>>|
      -> Result<(), QueryError> {
         let mo = Operand {
             f: mf,
@@ -288,7 +333,17 @@ fn vector_vector(
             keep = false;
         }
         // Ambiguous matches are errors even when a comparison would filter them out.
-        let labels = result_labels(&ml.labels, &ol.labels, one_to_one, m, include);
+        let memoized = if one_to_one && include.is_empty() {
+            (keys.one_to_one_labels)(&ml.labels)
+        } else {
+            None
+        };
+        let labels = match memoized {
+            Some(l) => l,
+            None => Arc::new(result_labels(
+                &ml.labels, &ol.labels, one_to_one, m, include,
+            )),
+        };
         let entry = produced.entry(sig);
         match entry {
             std::collections::hash_map::Entry::Occupied(mut o) => {
@@ -297,7 +352,7 @@ fn vector_vector(
                         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
                     ));
                 }
-                if !o.get_mut().insert(labels.clone()) {
+                if !o.get_mut().insert(Labels::clone(&labels)) {
                     return Err(QueryError::Execution(
                         "multiple matches for labels: grouping labels must ensure unique matches"
                             .into(),
@@ -305,7 +360,11 @@ fn vector_vector(
                 }
             }
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(HashSet::from([labels.clone()]));
+                if one_to_one {
+                    v.insert(HashSet::new());
+                } else {
+                    v.insert(HashSet::from([Labels::clone(&labels)]));
+                }
             }
         }
         if !keep {
@@ -313,18 +372,17 @@ fn vector_vector(
         }
         out.push(Elem {
             h,
-            labels: Arc::new(labels),
+            labels,
             f: value,
             drop_name: ml.drop_name || drops_name(op) || return_bool,
         });
         Ok(())
     };
 
-    for ml in &many {
-        let sig = signature(&ml.labels, m);
+    for (ml, &sig) in many.iter().zip(many_ids) {
         match one_by_sig.get(&sig) {
             Some(&oi) => {
-                matched_one.insert(oi);
+                matched_one[oi] = true;
                 let ol = &one[oi];
                 combine(ml, ol, ml.f, ol.f, &mut out, sig, &mut produced)?;
             }
@@ -344,10 +402,10 @@ fn vector_vector(
     }
     if let Some(fill) = modifier.fill_lhs {
         for (oi, ol) in one.iter().enumerate() {
-            if matched_one.contains(&oi) {
+            if matched_one[oi] {
                 continue;
             }
-            let sig = signature(&ol.labels, m);
+            let sig = one_ids[oi];
             let synthetic = Elem {
                 h: None,
                 labels: Arc::new(match_group_labels(&ol.labels, m)),

@@ -14,6 +14,7 @@ mod labels_util;
 mod native_calls;
 mod point_search;
 mod selectors;
+mod series_keys;
 #[cfg(test)]
 mod start_timestamp_tests;
 mod stats_decoding;
@@ -119,6 +120,10 @@ pub(crate) struct Evaluator<'a> {
     /// Inner results of subqueries by (subquery node id, timestamp).
     subquery_cache: Mutex<HashMap<(usize, i64), SubqueryStep>>,
     notes: Mutex<Annotations>,
+    /// Grouping/matching key ids per series, computed once per query.
+    series_keys: series_keys::SeriesKeys,
+    /// One-to-one vector matching output labels per input series.
+    match_labels: series_keys::DerivedLabels,
 }
 
 impl<'a> Evaluator<'a> {
@@ -143,6 +148,8 @@ impl<'a> Evaluator<'a> {
             data: HashMap::new(),
             subquery_cache: Mutex::new(HashMap::new()),
             notes: Mutex::new(Annotations::default()),
+            series_keys: Default::default(),
+            match_labels: Default::default(),
         };
         ev.data = selectors::prefetch(&ev, q, ast)?;
         Ok(ev)
