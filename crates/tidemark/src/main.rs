@@ -1,5 +1,6 @@
 //! `tidemark`: the single binary. Without a subcommand it runs the single-node server.
 
+mod allocator;
 mod cli;
 mod memory;
 
@@ -19,6 +20,7 @@ use cli::{Cli, LogFormat, Role, ServerArgs};
 const FALLBACK_MEMORY_BYTES: u64 = 4 << 30;
 
 fn main() -> ExitCode {
+    allocator::limit_arenas();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
@@ -146,6 +148,7 @@ fn run_server(args: ServerArgs, flags: Vec<(String, String)>) -> anyhow::Result<
         memory_budget_bytes = config.memory_budget_bytes,
         "starting tidemark single-node server"
     );
+    allocator::spawn_trimmer(allocator::TRIM_INTERVAL);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
