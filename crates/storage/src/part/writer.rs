@@ -100,26 +100,41 @@ impl PartWriter {
             self.vals.extend(chunk.iter().map(|s| s.value));
             self.scratch.clear();
             encoding::encode_block(&self.ts, &self.vals, &mut self.scratch);
-            let path = self.tmp_dir.join(BLOCKS_FILE);
-            self.blocks
-                .write_all(&self.scratch)
-                .map_err(io_err(&path))?;
-            let block = BlockRef {
-                series,
-                min_ts: chunk[0].timestamp,
-                max_ts: chunk[chunk.len() - 1].timestamp,
-                offset: self.offset,
-                len: self.scratch.len() as u32,
-                count: chunk.len() as u32,
-                crc: crc32fast::hash(&self.scratch),
-                kind: SampleKind::Float as u8,
-            };
-            self.offset += self.scratch.len() as u64;
-            self.meta.min_ts = self.meta.min_ts.min(block.min_ts);
-            self.meta.max_ts = self.meta.max_ts.max(block.max_ts);
-            self.meta.samples += chunk.len() as u64;
-            self.index.push(block);
+            let (min_ts, max_ts) = (chunk[0].timestamp, chunk[chunk.len() - 1].timestamp);
+            self.write_scratch_block(series, min_ts, max_ts, chunk.len(), SampleKind::Float)?;
         }
+        Ok(())
+    }
+
+    /// Appends the block encoded in `scratch` to blocks.bin and records it in the
+    /// part's index and metadata.
+    fn write_scratch_block(
+        &mut self,
+        series: SeriesId,
+        min_ts: i64,
+        max_ts: i64,
+        count: usize,
+        kind: SampleKind,
+    ) -> Result<(), StorageError> {
+        let path = self.tmp_dir.join(BLOCKS_FILE);
+        self.blocks
+            .write_all(&self.scratch)
+            .map_err(io_err(&path))?;
+        let block = BlockRef {
+            series,
+            min_ts,
+            max_ts,
+            offset: self.offset,
+            len: self.scratch.len() as u32,
+            count: count as u32,
+            crc: crc32fast::hash(&self.scratch),
+            kind: kind as u8,
+        };
+        self.offset += self.scratch.len() as u64;
+        self.meta.min_ts = self.meta.min_ts.min(min_ts);
+        self.meta.max_ts = self.meta.max_ts.max(max_ts);
+        self.meta.samples += count as u64;
+        self.index.push(block);
         Ok(())
     }
 
@@ -149,25 +164,8 @@ impl PartWriter {
         for chunk in samples.chunks(encoding::MAX_HISTOGRAM_BLOCK_SAMPLES) {
             self.scratch.clear();
             encoding::encode_histogram_block(chunk, &mut self.scratch);
-            let path = self.tmp_dir.join(BLOCKS_FILE);
-            self.blocks
-                .write_all(&self.scratch)
-                .map_err(io_err(&path))?;
-            let block = BlockRef {
-                series,
-                min_ts: chunk[0].timestamp,
-                max_ts: chunk[chunk.len() - 1].timestamp,
-                offset: self.offset,
-                len: self.scratch.len() as u32,
-                count: chunk.len() as u32,
-                crc: crc32fast::hash(&self.scratch),
-                kind: SampleKind::Histogram as u8,
-            };
-            self.offset += self.scratch.len() as u64;
-            self.meta.min_ts = self.meta.min_ts.min(block.min_ts);
-            self.meta.max_ts = self.meta.max_ts.max(block.max_ts);
-            self.meta.samples += chunk.len() as u64;
-            self.index.push(block);
+            let (min_ts, max_ts) = (chunk[0].timestamp, chunk[chunk.len() - 1].timestamp);
+            self.write_scratch_block(series, min_ts, max_ts, chunk.len(), SampleKind::Histogram)?;
         }
         // The index is ordered by (series, min time) whatever the kind; block offsets
         // need no order (entries store them as signed deltas).
