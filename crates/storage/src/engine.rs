@@ -14,7 +14,7 @@ use crate::block_cache::{self, BlockCache};
 use crate::buffer::{Buffer, FrozenBuffer};
 use crate::fsutil::{self, io_err, DirLock};
 use crate::histograms::{FrozenHistograms, HistogramStore};
-use crate::index::SeriesIndex;
+use crate::index::{CompactPolicy, SeriesIndex};
 use crate::metrics::{Metrics, RejectReason};
 use crate::part::PartWriter;
 use crate::partition::Partitions;
@@ -81,6 +81,7 @@ impl Engine {
         fsutil::create_dir_all(&index_dir)?;
         fsutil::create_dir_all(&root.join("snapshots"))?;
 
+        let open_started = std::time::Instant::now();
         let metrics = Metrics::default();
         let tombstones = Tombstones::open(&index_dir)?;
         let (registry, reg_report) = SeriesRegistry::open(&index_dir)?;
@@ -101,18 +102,16 @@ impl Engine {
             .quarantined_parts
             .fetch_add(quarantined, Ordering::Relaxed);
         registry.reserve_ids_through(part_report.max_series_id);
+        let parts_opened = open_started.elapsed();
 
-        let index = SeriesIndex::default();
-        for (day, parts) in partitions.all() {
-            for part in parts {
-                for id in part.series_ids() {
-                    if let Some(info) = registry.info(id) {
-                        index.add(info.tenant, day, id, &info.labels);
-                    }
-                }
-            }
-        }
+        let index = SeriesIndex::open(&index_dir, &partitions.all(), &registry)?;
+        let index_report = index.open_report();
+        registry.reserve_ids_through(index_report.max_series_id);
+        metrics
+            .corruptions
+            .fetch_add(index_report.corrupt_files, Ordering::Relaxed);
         let histograms = HistogramStore::open_parts(&partitions, &registry, &index);
+        let index_built = open_started.elapsed();
 
         let buffer = Buffer::new();
         let cutoff = retention_cutoff(&opts);
@@ -137,6 +136,12 @@ impl Engine {
             wal_segments = replay.segments,
             wal_records = replay.records,
             series = registry.live_count(),
+            registry_and_parts_ms = parts_opened.as_millis() as u64,
+            index_ms = (index_built - parts_opened).as_millis() as u64,
+            index_days_loaded = index_report.days_loaded,
+            index_days_rebuilt = index_report.days_rebuilt,
+            index_series_added = index_report.series_added,
+            wal_replay_ms = (open_started.elapsed() - index_built).as_millis() as u64,
             "storage opened"
         );
 
@@ -315,7 +320,24 @@ impl Engine {
             self.pending.write().retain(|x| !Arc::ptr_eq(x, &p));
             self.metrics.flushes.fetch_add(1, Ordering::Relaxed);
         }
+        self.compact_index(CompactPolicy::Grown);
         Ok(())
+    }
+
+    /// Folds recently indexed series into the compact frozen form and persists the
+    /// days `policy` picks. A failure only costs the next open a rebuild of those
+    /// days from labels, so it is logged rather than failing the caller.
+    fn compact_index(&self, policy: CompactPolicy) {
+        let started = std::time::Instant::now();
+        match self.index.compact(policy) {
+            Ok(0) => {}
+            Ok(days) => tracing::debug!(
+                days,
+                ms = started.elapsed().as_millis() as u64,
+                "index days compacted"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not persist the index postings"),
+        }
     }
 
     fn write_pending(&self, p: &PendingFlush) -> Result<(), StorageError> {
@@ -425,6 +447,7 @@ impl Engine {
             bg.stop();
         }
         self.flush_inner()?;
+        self.compact_index(CompactPolicy::Changed);
         self.wal.sync_all()?;
         self.registry.sync()
     }

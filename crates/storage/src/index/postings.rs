@@ -1,35 +1,30 @@
 //! Postings of one (tenant, day) and Prometheus-semantics matcher evaluation on them.
+//!
+//! A day is layered: an immutable [`FrozenPostings`] (loaded from the day's postings
+//! file or built by the last compaction) plus [`RecentPostings`] for the series added
+//! since, which a compaction folds into a new frozen layer. Lookups union the layers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
 
 use tidemark_model::{Labels, Matcher};
 
+use crate::index::frozen::{FrozenPostings, SortedPostings};
 use crate::series::SeriesId;
+use crate::wire::WireError;
 
+/// Series added since the last compaction, in a form cheap to add to.
 #[derive(Default)]
-pub(crate) struct DayIndex {
+pub(crate) struct RecentPostings {
     ids: FxHashSet<SeriesId>,
-    /// name → value → ids. Lists are append-only and may keep ids removed from `ids`;
-    /// every lookup filters through `ids`, which keeps deletion O(1).
+    /// name → value → ids, in insertion order (ascending only by accident).
     postings: HashMap<String, HashMap<String, Vec<SeriesId>>>,
 }
 
-/// What one matcher contributes to the result.
-enum Constraint {
-    /// Only these ids can match.
-    Within(Vec<SeriesId>),
-    /// These ids cannot match (matchers that accept the empty value, e.g. `l!="x"`).
-    Excluding(FxHashSet<SeriesId>),
-}
-
-impl DayIndex {
-    pub(crate) fn contains(&self, id: SeriesId) -> bool {
-        self.ids.contains(&id)
-    }
-
-    pub(crate) fn add(&mut self, id: SeriesId, labels: &Labels) {
+impl RecentPostings {
+    fn add(&mut self, id: SeriesId, labels: &Labels) {
         if !self.ids.insert(id) {
             return;
         }
@@ -43,8 +38,257 @@ impl DayIndex {
         }
     }
 
+    /// Takes over everything `other` holds.
+    fn absorb(&mut self, other: &RecentPostings) {
+        self.ids.extend(other.ids.iter().copied());
+        for (name, values) in &other.postings {
+            let mine = self.postings.entry(name.clone()).or_default();
+            for (value, ids) in values {
+                mine.entry(value.clone())
+                    .or_default()
+                    .extend_from_slice(ids);
+            }
+        }
+    }
+}
+
+/// What one layer of a day can answer; results of all layers are unioned.
+trait Layer {
+    fn contains(&self, id: SeriesId) -> bool;
+    /// Ids that have label `m.name` with a value `m` matches.
+    fn extend_matching(&self, m: &Matcher, out: &mut Vec<SeriesId>);
+    /// Ids that have label `m.name` with a value `m` does not match.
+    fn extend_not_matching(&self, m: &Matcher, out: &mut FxHashSet<SeriesId>);
+    fn extend_all(&self, out: &mut Vec<SeriesId>);
+}
+
+impl Layer for FrozenPostings {
+    fn contains(&self, id: SeriesId) -> bool {
+        FrozenPostings::contains(self, id)
+    }
+
+    fn extend_matching(&self, m: &Matcher, out: &mut Vec<SeriesId>) {
+        match m.set_matches() {
+            Some(literals) => {
+                for v in literals {
+                    self.extend_with(&m.name, v, out);
+                }
+            }
+            None => self.for_each_value(&m.name, |v, ids| {
+                if m.matches(v) {
+                    out.extend(ids);
+                }
+            }),
+        }
+    }
+
+    fn extend_not_matching(&self, m: &Matcher, out: &mut FxHashSet<SeriesId>) {
+        self.for_each_value(&m.name, |v, ids| {
+            if !m.matches(v) {
+                out.extend(ids);
+            }
+        });
+    }
+
+    fn extend_all(&self, out: &mut Vec<SeriesId>) {
+        out.extend(self.ids());
+    }
+}
+
+impl Layer for RecentPostings {
+    fn contains(&self, id: SeriesId) -> bool {
+        self.ids.contains(&id)
+    }
+
+    fn extend_matching(&self, m: &Matcher, out: &mut Vec<SeriesId>) {
+        let Some(values) = self.postings.get(&m.name) else {
+            return;
+        };
+        match m.set_matches() {
+            Some(literals) => {
+                for v in literals {
+                    if let Some(ids) = values.get(v) {
+                        out.extend_from_slice(ids);
+                    }
+                }
+            }
+            None => {
+                for (v, ids) in values {
+                    if m.matches(v) {
+                        out.extend_from_slice(ids);
+                    }
+                }
+            }
+        }
+    }
+
+    fn extend_not_matching(&self, m: &Matcher, out: &mut FxHashSet<SeriesId>) {
+        if let Some(values) = self.postings.get(&m.name) {
+            for (v, ids) in values {
+                if !m.matches(v) {
+                    out.extend(ids.iter().copied());
+                }
+            }
+        }
+    }
+
+    fn extend_all(&self, out: &mut Vec<SeriesId>) {
+        out.extend(self.ids.iter().copied());
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct DayIndex {
+    frozen: Arc<FrozenPostings>,
+    /// The previous `recent` while a compaction folds it into a new `frozen`.
+    merging: Option<Arc<RecentPostings>>,
+    recent: RecentPostings,
+    /// Ids no lookup may return although a layer lists them: deleted series, and
+    /// series a stale postings file lists but no part holds.
+    removed: FxHashSet<SeriesId>,
+}
+
+/// What one matcher contributes to the result.
+enum Constraint {
+    /// Only these ids can match.
+    Within(Vec<SeriesId>),
+    /// These ids cannot match (matchers that accept the empty value, e.g. `l!="x"`).
+    Excluding(FxHashSet<SeriesId>),
+}
+
+/// A snapshot of a day's layers for building its next frozen layer outside the lock.
+pub(crate) struct Compaction {
+    frozen: Arc<FrozenPostings>,
+    merging: Arc<RecentPostings>,
+    removed: FxHashSet<SeriesId>,
+}
+
+impl Compaction {
+    /// The new frozen layer: both layers' series minus the removed ones.
+    pub(crate) fn build(&self) -> Result<FrozenPostings, WireError> {
+        let keep = |id: &SeriesId| !self.removed.contains(id);
+        let mut postings: SortedPostings<'_> = BTreeMap::new();
+        self.frozen.for_each_pair(|name, value, ids| {
+            postings
+                .entry(name)
+                .or_default()
+                .insert(value, ids.filter(keep).collect());
+        });
+        for (name, values) in &self.merging.postings {
+            let lists = postings.entry(name.as_str()).or_default();
+            for (value, ids) in values {
+                lists
+                    .entry(value.as_str())
+                    .or_default()
+                    .extend(ids.iter().copied().filter(keep));
+            }
+        }
+        for lists in postings.values_mut() {
+            lists.retain(|_, ids| {
+                ids.sort_unstable();
+                ids.dedup();
+                !ids.is_empty()
+            });
+        }
+        postings.retain(|_, lists| !lists.is_empty());
+        let mut ids: Vec<SeriesId> = self
+            .frozen
+            .ids()
+            .chain(self.merging.ids.iter().copied())
+            .filter(keep)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        FrozenPostings::build(ids, &postings)
+    }
+}
+
+impl DayIndex {
+    /// A day whose series are all in `frozen`.
+    pub(crate) fn from_frozen(frozen: FrozenPostings) -> DayIndex {
+        DayIndex {
+            frozen: Arc::new(frozen),
+            ..DayIndex::default()
+        }
+    }
+
+    fn layers(&self) -> impl Iterator<Item = &dyn Layer> {
+        [
+            Some(&*self.frozen as &dyn Layer),
+            self.merging.as_deref().map(|m| m as &dyn Layer),
+            Some(&self.recent as &dyn Layer),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    pub(crate) fn contains(&self, id: SeriesId) -> bool {
+        if !self.removed.is_empty() && self.removed.contains(&id) {
+            return false;
+        }
+        self.layers().any(|l| l.contains(id))
+    }
+
+    pub(crate) fn add(&mut self, id: SeriesId, labels: &Labels) {
+        if self.contains(id) {
+            return;
+        }
+        // Added again after removal (a WAL replay re-adding a series a stale file
+        // listed): `recent` takes it, whatever older layers hold.
+        self.removed.remove(&id);
+        self.recent.add(id, labels);
+    }
+
     pub(crate) fn remove(&mut self, id: SeriesId) {
-        self.ids.remove(&id);
+        if self.layers().any(|l| l.contains(id)) {
+            self.removed.insert(id);
+        }
+    }
+
+    /// Series in the frozen layer.
+    pub(crate) fn frozen(&self) -> &Arc<FrozenPostings> {
+        &self.frozen
+    }
+
+    /// Series added (or removed) since the frozen layer was built.
+    pub(crate) fn changed_since_frozen(&self) -> usize {
+        self.recent.ids.len()
+            + self.merging.as_ref().map_or(0, |m| m.ids.len())
+            + self.removed.len()
+    }
+
+    /// Moves `recent` aside for a compaction; `None` while one is already running.
+    pub(crate) fn begin_compaction(&mut self) -> Option<Compaction> {
+        if self.merging.is_some() {
+            return None;
+        }
+        let merging = Arc::new(std::mem::take(&mut self.recent));
+        self.merging = Some(merging.clone());
+        Some(Compaction {
+            frozen: self.frozen.clone(),
+            merging,
+            removed: self.removed.clone(),
+        })
+    }
+
+    /// Installs what [`Compaction::build`] made of `compaction`, or, on `None`,
+    /// returns the moved-aside series to `recent`.
+    pub(crate) fn finish_compaction(
+        &mut self,
+        compaction: &Compaction,
+        built: Option<FrozenPostings>,
+    ) {
+        let Some(merging) = self.merging.take() else {
+            return;
+        };
+        match built {
+            Some(frozen) => {
+                self.frozen = Arc::new(frozen);
+                // The new layer leaves out the ids removed before the snapshot.
+                self.removed.retain(|id| !compaction.removed.contains(id));
+            }
+            None => self.recent.absorb(&merging),
+        }
     }
 
     /// Ids matching every matcher (ascending). No matchers match every series.
@@ -68,48 +312,32 @@ impl DayIndex {
                 r
             }
             None => {
-                let mut all: Vec<SeriesId> = self.ids.iter().copied().collect();
+                let mut all = Vec::new();
+                for layer in self.layers() {
+                    layer.extend_all(&mut all);
+                }
                 all.sort_unstable();
+                all.dedup();
                 all
             }
         };
-        result.retain(|id| self.ids.contains(id) && excluding.iter().all(|ex| !ex.contains(id)));
+        result
+            .retain(|id| !self.removed.contains(id) && excluding.iter().all(|ex| !ex.contains(id)));
         result
     }
 
     fn constraint(&self, m: &Matcher) -> Constraint {
-        let values = self.postings.get(&m.name);
         if m.matches_empty() {
             // Series without the label match; exclude those whose value does not.
             let mut out = FxHashSet::default();
-            if let Some(values) = values {
-                for (v, ids) in values {
-                    if !m.matches(v) {
-                        out.extend(ids.iter().copied());
-                    }
-                }
+            for layer in self.layers() {
+                layer.extend_not_matching(m, &mut out);
             }
             return Constraint::Excluding(out);
         }
-        let Some(values) = values else {
-            return Constraint::Within(Vec::new());
-        };
         let mut out = Vec::new();
-        match m.set_matches() {
-            Some(literals) => {
-                for v in literals {
-                    if let Some(ids) = values.get(v) {
-                        out.extend_from_slice(ids);
-                    }
-                }
-            }
-            None => {
-                for (v, ids) in values {
-                    if m.matches(v) {
-                        out.extend_from_slice(ids);
-                    }
-                }
-            }
+        for layer in self.layers() {
+            layer.extend_matching(m, &mut out);
         }
         out.sort_unstable();
         out.dedup();
@@ -122,16 +350,56 @@ mod tests {
     use super::*;
     use tidemark_model::MatchOp;
 
-    fn index() -> DayIndex {
-        let mut d = DayIndex::default();
-        d.add(1, &Labels::from_pairs([("__name__", "up"), ("job", "api")]));
-        d.add(2, &Labels::from_pairs([("__name__", "up"), ("job", "db")]));
-        d.add(3, &Labels::from_pairs([("__name__", "up")]));
-        d.add(
-            4,
-            &Labels::from_pairs([("__name__", "down"), ("job", "api")]),
-        );
-        d
+    fn series() -> Vec<(SeriesId, Labels)> {
+        vec![
+            (1, Labels::from_pairs([("__name__", "up"), ("job", "api")])),
+            (2, Labels::from_pairs([("__name__", "up"), ("job", "db")])),
+            (3, Labels::from_pairs([("__name__", "up")])),
+            (
+                4,
+                Labels::from_pairs([("__name__", "down"), ("job", "api")]),
+            ),
+        ]
+    }
+
+    /// The same four series, laid out across the layers in every way that matters:
+    /// all recent, all frozen, split between frozen and recent, and mid-compaction.
+    fn layouts() -> Vec<(&'static str, DayIndex)> {
+        let all_recent = || {
+            let mut d = DayIndex::default();
+            for (id, l) in series() {
+                d.add(id, &l);
+            }
+            d
+        };
+        let compact = |d: &mut DayIndex| {
+            let c = d.begin_compaction().unwrap();
+            let built = c.build().unwrap();
+            d.finish_compaction(&c, Some(built));
+        };
+        let mut all_frozen = all_recent();
+        compact(&mut all_frozen);
+        let mut split = DayIndex::default();
+        for (id, l) in &series()[..2] {
+            split.add(*id, l);
+        }
+        compact(&mut split);
+        for (id, l) in &series()[2..] {
+            split.add(*id, l);
+        }
+        let mut mid_compaction = DayIndex::default();
+        for (id, l) in &series()[..3] {
+            mid_compaction.add(*id, l);
+        }
+        let _in_progress = mid_compaction.begin_compaction().unwrap();
+        let (id, l) = &series()[3];
+        mid_compaction.add(*id, l);
+        vec![
+            ("recent", all_recent()),
+            ("frozen", all_frozen),
+            ("split", split),
+            ("mid-compaction", mid_compaction),
+        ]
     }
 
     fn m(op: MatchOp, name: &str, v: &str) -> Matcher {
@@ -140,47 +408,93 @@ mod tests {
 
     #[test]
     fn matchers_follow_prometheus_semantics() {
-        let d = index();
-        assert_eq!(
-            d.matching(&[Matcher::equal("__name__", "up")]),
-            vec![1, 2, 3]
-        );
-        assert_eq!(
-            d.matching(&[
-                Matcher::equal("__name__", "up"),
-                m(MatchOp::NotEqual, "job", "api")
-            ]),
-            vec![2, 3]
-        );
-        assert_eq!(
-            d.matching(&[Matcher::equal("__name__", "up"), Matcher::equal("job", "")]),
-            vec![3]
-        );
-        assert_eq!(
-            d.matching(&[m(MatchOp::Regex, "job", "api|db")]),
-            vec![1, 2, 4]
-        );
-        assert_eq!(d.matching(&[m(MatchOp::Regex, "job", "a.*")]), vec![1, 4]);
-        assert_eq!(
-            d.matching(&[m(MatchOp::NotRegex, "job", "a.*")]),
-            vec![2, 3]
-        );
-        assert_eq!(
-            d.matching(&[m(MatchOp::Regex, "job", ".*")]),
-            vec![1, 2, 3, 4]
-        );
-        assert_eq!(
-            d.matching(&[Matcher::equal("nope", "x")]),
-            Vec::<u64>::new()
-        );
-        assert_eq!(d.matching(&[]), vec![1, 2, 3, 4]);
+        for (layout, d) in layouts() {
+            let check = |matchers: &[Matcher], want: Vec<SeriesId>| {
+                assert_eq!(d.matching(matchers), want, "{layout}: {matchers:?}");
+            };
+            check(&[Matcher::equal("__name__", "up")], vec![1, 2, 3]);
+            check(
+                &[
+                    Matcher::equal("__name__", "up"),
+                    m(MatchOp::NotEqual, "job", "api"),
+                ],
+                vec![2, 3],
+            );
+            check(
+                &[Matcher::equal("__name__", "up"), Matcher::equal("job", "")],
+                vec![3],
+            );
+            check(&[m(MatchOp::Regex, "job", "api|db")], vec![1, 2, 4]);
+            check(&[m(MatchOp::Regex, "job", "a.*")], vec![1, 4]);
+            check(&[m(MatchOp::NotRegex, "job", "a.*")], vec![2, 3]);
+            check(&[m(MatchOp::Regex, "job", ".*")], vec![1, 2, 3, 4]);
+            check(&[m(MatchOp::Regex, "job", ".+")], vec![1, 2, 4]);
+            check(&[Matcher::equal("nope", "x")], vec![]);
+            check(&[m(MatchOp::NotEqual, "nope", "x")], vec![1, 2, 3, 4]);
+            check(&[], vec![1, 2, 3, 4]);
+            assert!(d.contains(4) && !d.contains(5), "{layout}");
+        }
     }
 
     #[test]
     fn removed_ids_never_match() {
-        let mut d = index();
+        for (layout, mut d) in layouts() {
+            d.remove(2);
+            assert!(!d.contains(2), "{layout}");
+            assert_eq!(
+                d.matching(&[Matcher::equal("__name__", "up")]),
+                vec![1, 3],
+                "{layout}"
+            );
+            assert_eq!(
+                d.matching(&[m(MatchOp::NotEqual, "job", "api")]),
+                vec![3],
+                "{layout}"
+            );
+            assert_eq!(d.matching(&[]), vec![1, 3, 4], "{layout}");
+        }
+    }
+
+    #[test]
+    fn compaction_keeps_removals_made_while_it_ran_and_drops_older_ones() {
+        let mut d = DayIndex::default();
+        for (id, l) in series() {
+            d.add(id, &l);
+        }
+        d.remove(1);
+        let c = d.begin_compaction().unwrap();
+        assert!(d.begin_compaction().is_none(), "one compaction at a time");
         d.remove(2);
-        assert_eq!(d.matching(&[Matcher::equal("__name__", "up")]), vec![1, 3]);
-        assert_eq!(d.matching(&[m(MatchOp::NotEqual, "job", "api")]), vec![3]);
+        d.add(9, &Labels::from_pairs([("__name__", "up")]));
+        let built = c.build().unwrap();
+        d.finish_compaction(&c, Some(built));
+        assert!(
+            !d.frozen().contains(1),
+            "removed before the snapshot: left out"
+        );
+        assert!(
+            d.frozen().contains(2) && !d.contains(2),
+            "removed during: still hidden"
+        );
+        assert_eq!(d.matching(&[Matcher::equal("__name__", "up")]), vec![3, 9]);
+        // A removed series added back (WAL replay) is visible again.
+        d.add(1, &series()[0].1);
+        assert_eq!(d.matching(&[Matcher::equal("job", "api")]), vec![1, 4]);
+    }
+
+    #[test]
+    fn a_failed_compaction_returns_its_series_to_recent() {
+        let mut d = DayIndex::default();
+        for (id, l) in series() {
+            d.add(id, &l);
+        }
+        let c = d.begin_compaction().unwrap();
+        d.finish_compaction(&c, None);
+        assert_eq!(d.frozen().len(), 0);
+        assert_eq!(
+            d.matching(&[Matcher::equal("__name__", "up")]),
+            vec![1, 2, 3]
+        );
+        assert!(d.begin_compaction().is_some());
     }
 }
