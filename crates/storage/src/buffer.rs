@@ -1,33 +1,62 @@
 //! The in-memory buffer: samples appended since the last flush, sharded by series id
-//! so concurrent writers rarely contend.
+//! so concurrent writers rarely contend. One generic [`ShardedBuffer`] serves float
+//! samples ([`Buffer`]) and native histogram samples (`crate::histograms`); the kinds
+//! differ only in what [`Buffered`] says about them.
 
 use std::collections::HashMap;
-
-use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use tidemark_model::Sample;
 
 use crate::samples;
 use crate::series::SeriesId;
 
 const SHARDS: usize = 64;
-/// Rough per-sample and per-series memory cost, for the flush-on-memory-pressure trigger.
-const SAMPLE_BYTES: u64 = std::mem::size_of::<Sample>() as u64;
+/// Rough per-series memory cost, for the flush-on-memory-pressure trigger.
 const SERIES_OVERHEAD_BYTES: u64 = 64;
 
-/// One shard: buffered samples per series, unsorted.
-type Shard = Mutex<FxHashMap<SeriesId, Vec<Sample>>>;
+/// A sample kind the buffer can hold.
+pub(crate) trait Buffered: Clone {
+    fn timestamp(&self) -> i64;
+    /// Approximate memory this sample holds in the buffer (inline and heap).
+    fn buffered_bytes(&self) -> u64;
+    /// Sorts one series' samples by timestamp and resolves equal timestamps with the
+    /// kind's read rule, as a flush needs them.
+    fn sort_and_resolve(samples: &mut Vec<Self>);
+}
 
-pub(crate) struct Buffer {
-    shards: Box<[Shard]>,
+impl Buffered for Sample {
+    fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    fn buffered_bytes(&self) -> u64 {
+        std::mem::size_of::<Sample>() as u64
+    }
+
+    fn sort_and_resolve(samples: &mut Vec<Sample>) {
+        samples::sort_and_resolve(samples)
+    }
+}
+
+/// The float sample buffer.
+pub(crate) type Buffer = ShardedBuffer<Sample>;
+/// A float buffer being written to parts.
+pub(crate) type FrozenBuffer = Frozen<Sample>;
+
+/// One shard: buffered samples per series, unsorted.
+type Shard<T> = Mutex<FxHashMap<SeriesId, Vec<T>>>;
+
+pub(crate) struct ShardedBuffer<T> {
+    shards: Box<[Shard<T>]>,
     bytes: AtomicU64,
 }
 
-impl Buffer {
-    pub(crate) fn new() -> Buffer {
-        Buffer {
+impl<T: Buffered> ShardedBuffer<T> {
+    pub(crate) fn new() -> ShardedBuffer<T> {
+        ShardedBuffer {
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(FxHashMap::default()))
                 .collect(),
@@ -35,24 +64,19 @@ impl Buffer {
         }
     }
 
-    fn shard(&self, id: SeriesId) -> &Shard {
+    fn shard(&self, id: SeriesId) -> &Shard<T> {
         &self.shards[(id as usize) % SHARDS]
     }
 
-    pub(crate) fn add(&self, id: SeriesId, new: &[Sample]) {
+    pub(crate) fn add(&self, id: SeriesId, new: &[T]) {
         let mut shard = self.shard(id).lock();
-        let mut added = new.len() as u64 * SAMPLE_BYTES;
-        let entry = shard.entry(id).or_insert_with(|| {
-            added += SERIES_OVERHEAD_BYTES;
-            Vec::new()
-        });
-        entry.extend_from_slice(new);
+        let added = add_to_shard(&mut shard, id, new);
         self.bytes.fetch_add(added, Ordering::Relaxed);
     }
 
-    /// [`Buffer::add`] for a whole batch, locking each shard once rather than once
-    /// per series (an append request carries hundreds of series).
-    pub(crate) fn add_batch(&self, batch: &[(SeriesId, &[Sample])]) {
+    /// [`ShardedBuffer::add`] for a whole batch, locking each shard once rather than
+    /// once per series (an append request carries hundreds of series).
+    pub(crate) fn add_batch(&self, batch: &[(SeriesId, &[T])]) {
         let mut order: Vec<(usize, usize)> = batch
             .iter()
             .enumerate()
@@ -65,23 +89,19 @@ impl Buffer {
             let mut shard = self.shards[run[0].0].lock();
             for &(_, i) in run {
                 let (id, new) = batch[i];
-                added += new.len() as u64 * SAMPLE_BYTES;
-                let entry = shard.entry(id).or_insert_with(|| {
-                    added += SERIES_OVERHEAD_BYTES;
-                    Vec::new()
-                });
-                entry.extend_from_slice(new);
+                added += add_to_shard(&mut shard, id, new);
             }
         }
         self.bytes.fetch_add(added, Ordering::Relaxed);
     }
 
     /// Appends this series' buffered samples in `[start, end]` (unsorted) to `out`.
-    pub(crate) fn collect(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<Sample>) {
+    pub(crate) fn collect(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<T>) {
         if let Some(v) = self.shard(id).lock().get(&id) {
             out.extend(
                 v.iter()
-                    .filter(|s| s.timestamp >= start && s.timestamp <= end),
+                    .filter(|s| (start..=end).contains(&s.timestamp()))
+                    .cloned(),
             );
         }
     }
@@ -90,17 +110,17 @@ impl Buffer {
         self.shard(id).lock().remove(&id);
     }
 
-    /// Moves everything out, leaving the buffer empty.
-    pub(crate) fn take(&self) -> FrozenBuffer {
+    /// Moves everything out, leaving the buffer empty; each series sorted and resolved.
+    pub(crate) fn take(&self) -> Frozen<T> {
         let mut series = HashMap::new();
         for shard in self.shards.iter() {
             series.extend(std::mem::take(&mut *shard.lock()));
         }
         self.bytes.store(0, Ordering::Relaxed);
         for v in series.values_mut() {
-            samples::sort_and_resolve(v);
+            T::sort_and_resolve(v);
         }
-        FrozenBuffer { series }
+        Frozen { series }
     }
 
     pub(crate) fn bytes(&self) -> u64 {
@@ -108,16 +128,39 @@ impl Buffer {
     }
 }
 
-/// A buffer being written to parts: read-only, each series sorted and resolved.
-pub(crate) struct FrozenBuffer {
-    pub series: HashMap<SeriesId, Vec<Sample>>,
+/// Appends one series' samples to its shard; returns the bytes this added.
+fn add_to_shard<T: Buffered>(
+    shard: &mut FxHashMap<SeriesId, Vec<T>>,
+    id: SeriesId,
+    new: &[T],
+) -> u64 {
+    let mut added = new.iter().map(T::buffered_bytes).sum::<u64>();
+    let entry = shard.entry(id).or_insert_with(|| {
+        added += SERIES_OVERHEAD_BYTES;
+        Vec::new()
+    });
+    entry.extend_from_slice(new);
+    added
 }
 
-impl FrozenBuffer {
-    pub(crate) fn collect(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<Sample>) {
+/// A buffer being written to parts: read-only, each series sorted and resolved.
+pub(crate) struct Frozen<T> {
+    pub series: HashMap<SeriesId, Vec<T>>,
+}
+
+impl<T> Default for Frozen<T> {
+    fn default() -> Self {
+        Frozen {
+            series: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Buffered> Frozen<T> {
+    pub(crate) fn collect(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<T>) {
         if let Some(v) = self.series.get(&id) {
-            let lo = v.partition_point(|s| s.timestamp < start);
-            let hi = v.partition_point(|s| s.timestamp <= end);
+            let lo = v.partition_point(|s| s.timestamp() < start);
+            let hi = v.partition_point(|s| s.timestamp() <= end);
             out.extend_from_slice(&v[lo..hi.max(lo)]);
         }
     }
@@ -145,6 +188,8 @@ mod tests {
         let mut got = Vec::new();
         b.collect(7, 0, 10, &mut got);
         assert!(got.is_empty());
+        frozen.collect(7, 2, 10, &mut got);
+        assert_eq!(got, vec![Sample::new(3, 2.0)]);
     }
 
     #[test]
