@@ -47,6 +47,8 @@ pub struct WriteRequestBorrowed<'a> {
     ends: Vec<SeriesEnds>,
     /// Metric-family metadata sent alongside (owned: it is rare and small).
     pub metadata: Vec<MetricMetadata>,
+    /// Whether some series has native histograms (field 4, which this decoder skips).
+    carries_histograms: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +65,14 @@ impl<'a> WriteRequestBorrowed<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
+    }
+
+    /// Whether any series of the request (including ones left out for having no float
+    /// samples) carries native histograms, which
+    /// [`decode_v1_histograms`](super::decode_v1_histograms) decodes. Float-only
+    /// requests, the usual case, can skip that second pass over the body.
+    pub fn carries_histograms(&self) -> bool {
+        self.carries_histograms
     }
 
     /// Total number of float samples.
@@ -177,6 +187,9 @@ fn parse(raw: &[u8]) -> Result<WriteRequestBorrowed<'_>, DecodeError> {
     Ok(req)
 }
 
+/// `prometheus.TimeSeries.histograms`.
+const HISTOGRAMS_FIELD: u32 = 4;
+
 fn parse_series<'a>(raw: &'a [u8], req: &mut WriteRequestBorrowed<'a>) -> Result<(), DecodeError> {
     let mut r = PbReader::new(raw);
     while r.has_remaining() {
@@ -189,6 +202,10 @@ fn parse_series<'a>(raw: &'a [u8], req: &mut WriteRequestBorrowed<'a>) -> Result
             2 => {
                 PbReader::expect(wire_type, WireType::LengthDelimited)?;
                 req.samples.push(parse_sample(r.bytes()?)?);
+            }
+            HISTOGRAMS_FIELD => {
+                req.carries_histograms = true;
+                r.skip(field, wire_type, depth_left(1))?;
             }
             _ => r.skip(field, wire_type, depth_left(1))?,
         }

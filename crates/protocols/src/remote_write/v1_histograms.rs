@@ -246,6 +246,14 @@ mod tests {
         let compressed = encode_v1_with_histograms(&floats, &hists);
         let req = crate::remote_write::decode_v1(&compressed, 1 << 20).unwrap();
         assert_eq!(req.series, floats);
+        // The borrowed float decoder notices the histograms it skips.
+        let borrowed = crate::remote_write::decode_v1_borrowed(&body).unwrap();
+        assert!(borrowed.carries_histograms());
+        assert_eq!(borrowed.len(), 1, "the histogram-only series has no floats");
+        let float_only = raw(&floats, &[]);
+        assert!(!crate::remote_write::decode_v1_borrowed(&float_only)
+            .unwrap()
+            .carries_histograms());
         // A float-only body is recognised by the scan alone.
         assert!(!carries_histograms(&raw(&floats, &[])));
         assert!(decode_v1_histograms(&raw(&floats, &[])).unwrap().is_empty());

@@ -64,7 +64,11 @@ fn store_v1(
             let mut request = decode_v1_borrowed(&raw)?;
             // Decoded (and validated) before any append, so a bad histogram rejects
             // the whole request.
-            let histogram_series = histograms::to_storage(decode_v1_histograms(&raw)?, extra);
+            let histogram_series = if request.carries_histograms() {
+                histograms::to_storage(decode_v1_histograms(&raw)?, extra)
+            } else {
+                Vec::new()
+            };
             request.apply_extra_labels(extra);
             let series: Vec<SeriesRef<'_>> = request
                 .series()
