@@ -13,16 +13,19 @@
 //! snapshot plus the log hold every durable record. Replaying records the snapshot
 //! already covers (after a crash between those two steps) changes nothing.
 
+pub(crate) mod key;
+mod live;
+
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
-use rustc_hash::FxHashMap;
 use tidemark_model::{Labels, Tenant};
+
+use live::RegistryState;
 
 use crate::fsutil::{self, io_err};
 use crate::index::registry_snapshot::{self, RegistrySnapshot};
@@ -31,7 +34,7 @@ use crate::StorageError;
 
 pub(crate) type SeriesId = u64;
 
-/// The identity of a live series.
+/// The identity of a live series, decoded from its stored key on request.
 #[derive(Debug)]
 pub(crate) struct SeriesInfo {
     pub tenant: Tenant,
@@ -49,46 +52,6 @@ const SNAPSHOT_FILE: &str = "series.snap";
 /// per series) and at least [`MIN_LOG_BYTES_TO_COMPACT`].
 const LOG_TO_SNAPSHOT_RATIO: u64 = 4;
 const MIN_LOG_BYTES_TO_COMPACT: u64 = 1 << 20;
-
-#[derive(Default)]
-struct RegistryState {
-    /// [`series_key`] of every live series → its id. The key is one contiguous byte
-    /// string, so a lookup costs one hash and one `memcmp` instead of chasing a label
-    /// set's separately allocated strings (that pointer chasing dominated ingest).
-    by_key: FxHashMap<Box<[u8]>, SeriesId>,
-    live: FxHashMap<SeriesId, Arc<SeriesInfo>>,
-    deleted: HashSet<SeriesId>,
-    next_id: SeriesId,
-}
-
-impl RegistryState {
-    fn find(&self, key: &[u8]) -> Option<SeriesId> {
-        self.by_key.get(key).copied()
-    }
-
-    fn insert(&mut self, id: SeriesId, tenant: Tenant, labels: Labels) {
-        self.insert_info(id, Arc::new(SeriesInfo { tenant, labels }));
-    }
-
-    fn insert_info(&mut self, id: SeriesId, info: Arc<SeriesInfo>) {
-        let key = with_series_key(info.tenant, &info.labels, |key| Box::<[u8]>::from(key));
-        self.by_key.insert(key, id);
-        self.live.insert(id, info);
-        self.next_id = self.next_id.max(id + 1);
-    }
-
-    fn remove(&mut self, id: SeriesId) {
-        if let Some(info) = self.live.remove(&id) {
-            with_series_key(info.tenant, &info.labels, |key| {
-                if self.by_key.get(key) == Some(&id) {
-                    self.by_key.remove(key);
-                }
-            });
-        }
-        self.deleted.insert(id);
-        self.next_id = self.next_id.max(id + 1);
-    }
-}
 
 pub(crate) struct SeriesRegistry {
     /// The `index/` directory.
@@ -120,10 +83,7 @@ pub(crate) struct RegistryOpenReport {
 impl SeriesRegistry {
     pub(crate) fn open(dir: &Path) -> Result<(SeriesRegistry, RegistryOpenReport), StorageError> {
         let path = dir.join(LOG_FILE);
-        let mut state = RegistryState {
-            next_id: 1,
-            ..Default::default()
-        };
+        let mut state = RegistryState::new();
         let mut corrupt = false;
         let snapshot_len = match load_snapshot(&dir.join(SNAPSHOT_FILE), &mut state) {
             Ok(len) => len,
@@ -198,28 +158,41 @@ impl SeriesRegistry {
         tenant: Tenant,
         labels: &Labels,
     ) -> Result<SeriesId, StorageError> {
-        if let Some(id) = with_series_key(tenant, labels, |key| self.state.read().find(key)) {
-            return Ok(id);
-        }
+        with_series_key(tenant, labels, |key| {
+            if let Some(id) = self.state.read().find(key) {
+                return Ok(id);
+            }
+            self.create(tenant, key, |rec| wire::put_labels(rec, labels))
+        })
+    }
+
+    /// Creates the series with key `key` unless it exists by now; `put_labels` writes
+    /// its labels into the log record in the [`wire::put_labels`] form.
+    fn create(
+        &self,
+        tenant: Tenant,
+        key: &[u8],
+        put_labels: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<SeriesId, StorageError> {
         let mut state = self.state.write();
-        if let Some(id) = with_series_key(tenant, labels, |key| state.find(key)) {
+        if let Some(id) = state.find(key) {
             return Ok(id);
         }
         let id = state.next_id;
-        let mut rec = Vec::with_capacity(64);
+        let mut rec = Vec::with_capacity(64 + key.len());
         rec.push(RECORD_CREATE);
         wire::put_u64(&mut rec, id);
         wire::put_tenant(&mut rec, tenant);
-        wire::put_labels(&mut rec, labels);
+        put_labels(&mut rec);
         self.write_record(&rec)?;
-        state.insert(id, tenant, labels.clone());
+        state.insert(id, key.into());
         Ok(id)
     }
 
     /// The ids of a batch of series given as borrowed label pairs (in the [`Labels`]
     /// form: sorted by name, unique names, no empty values), creating missing series.
     /// The lookups share one read lock and build no `Labels`; only series seen for the
-    /// first time take the write lock and allocate theirs.
+    /// first time take the write lock.
     pub(crate) fn get_or_create_pairs(
         &self,
         tenant: Tenant,
@@ -231,7 +204,11 @@ impl SeriesRegistry {
         {
             let state = self.state.read();
             for (i, pairs) in series.iter().enumerate() {
-                write_series_key_of_pairs(&mut key, tenant, pairs);
+                key::write(
+                    &mut key,
+                    tenant,
+                    pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+                );
                 // Ids start at 1, so 0 marks "not found" until filled in below.
                 ids.push(state.find(&key).unwrap_or_else(|| {
                     missing.push(i);
@@ -240,8 +217,13 @@ impl SeriesRegistry {
             }
         }
         for i in missing {
-            let labels = Labels::from_pairs(series[i].iter().copied());
-            ids[i] = self.get_or_create(tenant, &labels)?;
+            let pairs = series[i];
+            key::write(
+                &mut key,
+                tenant,
+                pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            );
+            ids[i] = self.create(tenant, &key, |rec| wire::put_label_pairs(rec, pairs))?;
         }
         Ok(ids)
     }
@@ -250,8 +232,10 @@ impl SeriesRegistry {
         with_series_key(tenant, labels, |key| self.state.read().find(key))
     }
 
+    /// The identity of live series `id`. Decoded (allocated) on every call: callers
+    /// that need it repeatedly should keep it.
     pub(crate) fn info(&self, id: SeriesId) -> Option<Arc<SeriesInfo>> {
-        self.state.read().live.get(&id).cloned()
+        self.state.read().key_of(id).map(decode_info)
     }
 
     pub(crate) fn is_deleted(&self, id: SeriesId) -> bool {
@@ -281,17 +265,18 @@ impl SeriesRegistry {
 
     /// Live series of one tenant.
     pub(crate) fn live_series(&self, tenant: Tenant) -> Vec<Arc<SeriesInfo>> {
+        let mut prefix = Vec::new();
+        key::write(&mut prefix, tenant, []);
         self.state
             .read()
-            .live
-            .values()
-            .filter(|i| i.tenant == tenant)
-            .cloned()
+            .live()
+            .filter(|s| key::tenant_bytes(&s.key) == prefix.as_slice())
+            .map(|s| decode_info(&s.key))
             .collect()
     }
 
     pub(crate) fn live_count(&self) -> usize {
-        self.state.read().live.len()
+        self.state.read().live_count()
     }
 
     /// Writes buffered records and fsyncs the log.
@@ -335,28 +320,29 @@ impl SeriesRegistry {
     /// Registry changes made meanwhile stay in the log. A no-op on an empty log.
     pub(crate) fn compact(&self) -> Result<(), StorageError> {
         let _compaction = self.compaction.lock();
-        let (mut snapshot, covered) = {
-            // Lock order as in `get_or_create`: state, then log. While the state lock
-            // is held no record is between being logged and being applied, so the
-            // captured state is exactly the log's first `covered` bytes.
+        let (body, next_id, mut deleted, covered) = {
+            // Lock order as in `create`: state, then log. While the state lock is held
+            // no record is between being logged and being applied, so the captured
+            // state is exactly the log's first `covered` bytes.
             let state = self.state.read();
-            let mut log = self.log.lock();
-            if log.len == 0 {
-                return Ok(());
-            }
-            log.writer.flush().map_err(io_err(&self.path))?;
-            let snapshot = RegistrySnapshot {
-                next_id: state.next_id,
-                deleted: state.deleted.iter().copied().collect(),
-                series: state
-                    .live
-                    .iter()
-                    .map(|(id, info)| (*id, info.clone()))
-                    .collect(),
+            let covered = {
+                let mut log = self.log.lock();
+                if log.len == 0 {
+                    return Ok(());
+                }
+                log.writer.flush().map_err(io_err(&self.path))?;
+                log.len
             };
-            (snapshot, log.len)
+            // The body (prefix-shared label text, a few MB at most) is built from the
+            // stored keys in place rather than from a copy of them; only its
+            // compression runs after the lock is released.
+            let mut series: Vec<(SeriesId, &[u8])> =
+                state.live().map(|s| (s.id, &*s.key)).collect();
+            let body = registry_snapshot::encode_body(&mut series);
+            let deleted: Vec<SeriesId> = state.deleted.iter().copied().collect();
+            (body, state.next_id, deleted, covered)
         };
-        let bytes = registry_snapshot::encode(&mut snapshot);
+        let bytes = registry_snapshot::encode(next_id, &mut deleted, &body);
         let snapshot_path = self.dir.join(SNAPSHOT_FILE);
         fsutil::write_checksummed_atomic(&snapshot_path, &bytes)?;
 
@@ -399,22 +385,20 @@ fn load_snapshot(path: &Path, state: &mut RegistryState) -> Result<u64, StorageE
         return Ok(0);
     }
     let data = fsutil::read_checksummed(path)?;
-    let snapshot = registry_snapshot::decode(&data)
+    let snapshot: RegistrySnapshot = registry_snapshot::decode(&data)
         .map_err(|e| fsutil::corrupt(path, e.offset as u64, e.reason))?;
     for id in snapshot.deleted {
         state.remove(id);
     }
-    for (id, info) in snapshot.series {
-        state.insert_info(id, info);
+    for (id, key) in snapshot.series {
+        state.insert(id, key);
     }
     state.next_id = state.next_id.max(snapshot.next_id);
     Ok(data.len() as u64 + 4)
 }
 
-/// Runs `f` on the series key of `(tenant, labels)`: the tenant's two `u32`s, then
-/// the labels' canonical bytes (`name 0xff value 0xff ...`, unambiguous because 0xff
-/// never occurs in UTF-8). Built in a reused thread-local buffer because this runs
-/// for every series of every append.
+/// Runs `f` on the [`key`] of `(tenant, labels)`, built in a reused thread-local
+/// buffer because this runs for every series of every append.
 fn with_series_key<R>(tenant: Tenant, labels: &Labels, f: impl FnOnce(&[u8]) -> R) -> R {
     thread_local! {
         static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -423,28 +407,18 @@ fn with_series_key<R>(tenant: Tenant, labels: &Labels, f: impl FnOnce(&[u8]) -> 
         // Taken out rather than borrowed, so `f` may build a key itself without a
         // RefCell double borrow.
         let mut key = std::mem::take(&mut *buf.borrow_mut());
-        key.clear();
-        key.extend_from_slice(&tenant.account_id.to_le_bytes());
-        key.extend_from_slice(&tenant.project_id.to_le_bytes());
-        labels.write_canonical(&mut key);
+        key::write_labels(&mut key, tenant, labels);
         let result = f(&key);
         *buf.borrow_mut() = key;
         result
     })
 }
 
-/// Writes into `key` (cleared first) the same series key [`with_series_key`] builds,
-/// from label pairs already in the [`Labels`] form.
-fn write_series_key_of_pairs(key: &mut Vec<u8>, tenant: Tenant, pairs: &[(&str, &str)]) {
-    key.clear();
-    key.extend_from_slice(&tenant.account_id.to_le_bytes());
-    key.extend_from_slice(&tenant.project_id.to_le_bytes());
-    for (name, value) in pairs {
-        key.extend_from_slice(name.as_bytes());
-        key.push(0xff);
-        key.extend_from_slice(value.as_bytes());
-        key.push(0xff);
-    }
+fn decode_info(key: &[u8]) -> Arc<SeriesInfo> {
+    Arc::new(SeriesInfo {
+        tenant: key::tenant(key),
+        labels: key::labels(key),
+    })
 }
 
 fn apply_record(state: &mut RegistryState, payload: &[u8]) -> Result<(), wire::WireError> {
@@ -455,7 +429,8 @@ fn apply_record(state: &mut RegistryState, payload: &[u8]) -> Result<(), wire::W
             let tenant = r.tenant()?;
             let labels = r.labels()?;
             if !state.deleted.contains(&id) {
-                state.insert(id, tenant, labels);
+                let key = with_series_key(tenant, &labels, |key| Box::<[u8]>::from(key));
+                state.insert(id, key);
             }
         }
         RECORD_DELETE => {

@@ -25,11 +25,7 @@
 //! name follows as a string and joins the dictionary, `i + 1` = dictionary entry `i`)
 //! and its value string (`uvarint` length + UTF-8).
 
-use std::sync::Arc;
-
-use tidemark_model::{Label, Labels};
-
-use crate::series::{SeriesId, SeriesInfo};
+use crate::series::{key, SeriesId};
 use crate::wire::{self, Reader, WireError};
 
 const MAGIC: &[u8; 4] = b"TMRS";
@@ -39,72 +35,83 @@ const ZSTD_LEVEL: i32 = 9;
 /// Refuses absurd body lengths from a corrupt header before allocating.
 const MAX_BODY: u64 = 1 << 34;
 
-/// The registry state a snapshot captures.
+/// The registry state a snapshot holds, as [`decode`] returns it.
 #[derive(Debug, Default)]
 pub(crate) struct RegistrySnapshot {
     pub next_id: SeriesId,
     /// Ascending.
     pub deleted: Vec<SeriesId>,
-    pub series: Vec<(SeriesId, Arc<SeriesInfo>)>,
+    /// Each live series with its [`key`].
+    pub series: Vec<(SeriesId, Box<[u8]>)>,
 }
 
-/// Encodes `snapshot` (the series may come in any order; they are sorted here).
-/// The trailing CRC is added by the caller's checksummed writer.
-pub(crate) fn encode(snapshot: &mut RegistrySnapshot) -> Vec<u8> {
-    snapshot
-        .series
-        .sort_unstable_by(|(_, a), (_, b)| (a.tenant, &a.labels).cmp(&(b.tenant, &b.labels)));
-    snapshot.deleted.sort_unstable();
-
-    let mut out = Vec::with_capacity(64 + snapshot.series.len() * 8);
-    out.extend_from_slice(MAGIC);
-    wire::put_u32(&mut out, VERSION);
-    wire::put_u64(&mut out, snapshot.next_id);
-    wire::put_uvarint(&mut out, snapshot.deleted.len() as u64);
-    let mut prev = 0;
-    for &id in &snapshot.deleted {
-        wire::put_uvarint(&mut out, id - prev);
-        prev = id;
-    }
-    let body = encode_body(&snapshot.series);
-    wire::put_uvarint(&mut out, body.len() as u64);
-    let compressed =
-        zstd::bulk::compress(&body, ZSTD_LEVEL).expect("in-memory zstd compression cannot fail");
-    out.extend_from_slice(&compressed);
-    out
-}
-
-fn encode_body(series: &[(SeriesId, Arc<SeriesInfo>)]) -> Vec<u8> {
+/// Encodes the uncompressed body from live series given as `(id, key)` in any order
+/// (they are sorted here). Borrowing the keys lets the registry build it from its own
+/// storage, without copying every label set first.
+pub(crate) fn encode_body(series: &mut [(SeriesId, &[u8])]) -> Vec<u8> {
+    // Byte order of keys groups each tenant's series and puts label sets sharing
+    // leading labels next to each other, which is all the prefix sharing needs.
+    series.sort_unstable_by(|(_, a), (_, b)| a.cmp(b));
     let mut body = Vec::with_capacity(series.len() * 48);
-    let groups: Vec<&[(SeriesId, Arc<SeriesInfo>)]> = series
-        .chunk_by(|(_, a), (_, b)| a.tenant == b.tenant)
+    let groups: Vec<&[(SeriesId, &[u8])]> = series
+        .chunk_by(|(_, a), (_, b)| key::tenant_bytes(a) == key::tenant_bytes(b))
         .collect();
     wire::put_uvarint(&mut body, groups.len() as u64);
     let mut names = NameDictionary::default();
     let mut prev_id: SeriesId = 0;
+    let mut labels: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut prev_labels: Vec<(&[u8], &[u8])> = Vec::new();
     for group in groups {
-        wire::put_tenant(&mut body, group[0].1.tenant);
+        wire::put_tenant(&mut body, key::tenant(group[0].1));
         wire::put_uvarint(&mut body, group.len() as u64);
-        let mut prev_labels: &[Label] = &[];
-        for (id, info) in group {
+        prev_labels.clear();
+        for &(id, series_key) in group {
             put_zvarint(&mut body, id.wrapping_sub(prev_id) as i64);
-            prev_id = *id;
-            let labels = info.labels.as_slice();
+            prev_id = id;
+            labels.clear();
+            labels.extend(key::pairs(series_key));
             let shared = labels
                 .iter()
-                .zip(prev_labels)
+                .zip(&prev_labels)
                 .take_while(|(a, b)| a == b)
                 .count();
             wire::put_uvarint(&mut body, shared as u64);
             wire::put_uvarint(&mut body, (labels.len() - shared) as u64);
-            for label in &labels[shared..] {
-                names.put(&mut body, &label.name);
-                wire::put_str(&mut body, &label.value);
+            for &(name, value) in &labels[shared..] {
+                names.put(&mut body, name);
+                put_bytes(&mut body, value);
             }
-            prev_labels = labels;
+            std::mem::swap(&mut labels, &mut prev_labels);
         }
     }
     body
+}
+
+/// The snapshot file's content (without the trailing CRC, which the caller's
+/// checksummed writer adds) around a body from [`encode_body`].
+pub(crate) fn encode(next_id: SeriesId, deleted: &mut [SeriesId], body: &[u8]) -> Vec<u8> {
+    deleted.sort_unstable();
+    let mut out = Vec::with_capacity(64 + deleted.len() * 2 + body.len() / 4);
+    out.extend_from_slice(MAGIC);
+    wire::put_u32(&mut out, VERSION);
+    wire::put_u64(&mut out, next_id);
+    wire::put_uvarint(&mut out, deleted.len() as u64);
+    let mut prev = 0;
+    for &id in deleted.iter() {
+        wire::put_uvarint(&mut out, id - prev);
+        prev = id;
+    }
+    wire::put_uvarint(&mut out, body.len() as u64);
+    let compressed =
+        zstd::bulk::compress(body, ZSTD_LEVEL).expect("in-memory zstd compression cannot fail");
+    out.extend_from_slice(&compressed);
+    out
+}
+
+/// A length-prefixed string as [`wire::put_str`] writes it, from bytes known to be UTF-8.
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    wire::put_uvarint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
 }
 
 /// Decodes a snapshot written by [`encode`] (without the CRC, which the caller verified).
@@ -146,53 +153,64 @@ pub(crate) fn decode(data: &[u8]) -> Result<RegistrySnapshot, WireError> {
     })
 }
 
-fn decode_body(body: &[u8]) -> Result<Vec<(SeriesId, Arc<SeriesInfo>)>, WireError> {
+fn decode_body(body: &[u8]) -> Result<Vec<(SeriesId, Box<[u8]>)>, WireError> {
     let mut r = Reader::new(body);
     // Each tenant group takes at least 9 bytes, each series at least 3.
     let groups = r.count(9)?;
-    let mut series: Vec<(SeriesId, Arc<SeriesInfo>)> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
+    let mut series: Vec<(SeriesId, Box<[u8]>)> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
     let mut prev_id: SeriesId = 0;
+    let mut labels: Vec<(&str, &str)> = Vec::new();
+    let mut series_key = Vec::new();
     for _ in 0..groups {
         let tenant = r.tenant()?;
         let count = r.count(3)?;
         series.reserve(count);
-        let group_start = series.len();
+        labels.clear();
         for _ in 0..count {
-            let prev_labels: &[Label] = if series.len() > group_start {
-                series[series.len() - 1].1.labels.as_slice()
-            } else {
-                &[]
-            };
             let delta = unzigzag(r.uvarint()?);
             let id = prev_id.wrapping_add(delta as u64);
             prev_id = id;
             let shared = r.uvarint()? as usize;
-            if shared > prev_labels.len() {
+            if shared > labels.len() {
                 return Err(error(
                     r.position(),
                     "more shared labels than the previous series has",
                 ));
             }
+            labels.truncate(shared);
             let fresh = r.count(2)?;
-            let mut labels = Vec::with_capacity(shared + fresh);
-            labels.extend_from_slice(&prev_labels[..shared]);
             for _ in 0..fresh {
                 let name = match r.uvarint()? {
                     0 => {
-                        let name = r.str()?.to_string();
-                        names.push(name.clone());
+                        let name = r.str()?;
+                        names.push(name);
                         name
                     }
-                    i => names
+                    i => *names
                         .get(i as usize - 1)
-                        .ok_or_else(|| error(r.position(), "label name reference out of range"))?
-                        .clone(),
+                        .ok_or_else(|| error(r.position(), "label name reference out of range"))?,
                 };
-                labels.push(Label::new(name, r.str()?));
+                labels.push((name, r.str()?));
             }
-            let labels = Labels::from_vec(labels);
-            series.push((id, Arc::new(SeriesInfo { tenant, labels })));
+            // Keys must be in the canonical form lookups build; the encoder only
+            // writes that form, so anything else is damage.
+            let canonical = labels.windows(2).all(|w| w[0].0 < w[1].0)
+                && labels
+                    .iter()
+                    .all(|(name, value)| !name.is_empty() && !value.is_empty());
+            if !canonical {
+                return Err(error(
+                    r.position(),
+                    "series labels are not in canonical form",
+                ));
+            }
+            key::write(
+                &mut series_key,
+                tenant,
+                labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            );
+            series.push((id, series_key.as_slice().into()));
         }
     }
     if !r.is_empty() {
@@ -203,19 +221,19 @@ fn decode_body(body: &[u8]) -> Result<Vec<(SeriesId, Arc<SeriesInfo>)>, WireErro
 
 /// Label names seen so far, so each name is spelled out once per snapshot.
 #[derive(Default)]
-struct NameDictionary {
-    refs: rustc_hash::FxHashMap<String, u64>,
+struct NameDictionary<'a> {
+    refs: rustc_hash::FxHashMap<&'a [u8], u64>,
 }
 
-impl NameDictionary {
-    fn put(&mut self, out: &mut Vec<u8>, name: &str) {
+impl<'a> NameDictionary<'a> {
+    fn put(&mut self, out: &mut Vec<u8>, name: &'a [u8]) {
         if let Some(&r) = self.refs.get(name) {
             wire::put_uvarint(out, r);
         } else {
             let r = self.refs.len() as u64 + 1;
-            self.refs.insert(name.to_string(), r);
+            self.refs.insert(name, r);
             wire::put_uvarint(out, 0);
-            wire::put_str(out, name);
+            put_bytes(out, name);
         }
     }
 }
@@ -235,17 +253,25 @@ fn error(offset: usize, reason: &'static str) -> WireError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tidemark_model::Tenant;
+    use tidemark_model::{Labels, Tenant};
 
-    fn info(tenant: Tenant, pairs: &[(&str, &str)]) -> Arc<SeriesInfo> {
-        Arc::new(SeriesInfo {
-            tenant,
-            labels: Labels::from_pairs(pairs.iter().copied()),
-        })
+    fn series_key(tenant: Tenant, pairs: &[(&str, &str)]) -> Box<[u8]> {
+        let mut out = Vec::new();
+        key::write_labels(&mut out, tenant, &Labels::from_pairs(pairs.iter().copied()));
+        out.into()
+    }
+
+    fn encode_snapshot(
+        next_id: SeriesId,
+        mut deleted: Vec<SeriesId>,
+        series: &[(SeriesId, Box<[u8]>)],
+    ) -> Vec<u8> {
+        let mut refs: Vec<(SeriesId, &[u8])> = series.iter().map(|(id, k)| (*id, &**k)).collect();
+        encode(next_id, &mut deleted, &encode_body(&mut refs))
     }
 
     /// A node_exporter-like fleet: many hosts, the same metric and label names on each.
-    fn fleet(hosts: usize) -> Vec<(SeriesId, Arc<SeriesInfo>)> {
+    fn fleet(hosts: usize) -> Vec<(SeriesId, Box<[u8]>)> {
         let mut out = Vec::new();
         let mut id = 1;
         for h in 0..hosts {
@@ -258,7 +284,7 @@ mod tests {
                     let cpu = cpu.to_string();
                     out.push((
                         id,
-                        info(
+                        series_key(
                             Tenant::DEFAULT,
                             &[
                                 ("__name__", "node_cpu_seconds_total"),
@@ -277,7 +303,7 @@ mod tests {
                 let name = format!("node_memory_field_{m}_bytes");
                 out.push((
                     id,
-                    info(
+                    series_key(
                         Tenant::DEFAULT,
                         &[
                             ("__name__", &name),
@@ -293,10 +319,10 @@ mod tests {
         out
     }
 
-    fn as_sorted_tuples(series: &[(SeriesId, Arc<SeriesInfo>)]) -> Vec<(SeriesId, Tenant, Labels)> {
+    fn as_sorted_tuples(series: &[(SeriesId, Box<[u8]>)]) -> Vec<(SeriesId, Tenant, Labels)> {
         let mut v: Vec<_> = series
             .iter()
-            .map(|(id, i)| (*id, i.tenant, i.labels.clone()))
+            .map(|(id, k)| (*id, key::tenant(k), key::labels(k)))
             .collect();
         v.sort_by_key(|t| t.0);
         v
@@ -307,32 +333,32 @@ mod tests {
         let mut series = fleet(3);
         series.push((
             9_000,
-            info(Tenant::new(5, 6), &[("__name__", "up"), ("job", "x")]),
+            series_key(Tenant::new(5, 6), &[("__name__", "up"), ("job", "x")]),
         ));
         series.push((
             7,
-            info(Tenant::new(5, 6), &[("__name__", "up"), ("job", "é")]),
+            series_key(Tenant::new(5, 6), &[("__name__", "up"), ("job", "é")]),
         ));
-        series.push((8, info(Tenant::new(1, 0), &[("a", "")])));
+        series.push((8, series_key(Tenant::new(1, 0), &[("a", "")])));
         let expected = as_sorted_tuples(&series);
-        let mut snap = RegistrySnapshot {
-            next_id: 9_001,
-            deleted: vec![20_000, 3, 40],
-            series,
-        };
-        let bytes = encode(&mut snap);
+        let bytes = encode_snapshot(9_001, vec![20_000, 3, 40], &series);
         let back = decode(&bytes).unwrap();
         assert_eq!(back.next_id, 9_001);
         assert_eq!(back.deleted, vec![3, 40, 20_000]);
         assert_eq!(as_sorted_tuples(&back.series), expected);
+        let mut keys: Vec<_> = back.series.iter().map(|(_, k)| k.clone()).collect();
+        let mut original: Vec<_> = series.into_iter().map(|(_, k)| k).collect();
+        keys.sort();
+        original.sort();
+        assert_eq!(
+            keys, original,
+            "decoded keys are byte-identical to lookup keys"
+        );
     }
 
     #[test]
     fn empty_snapshot_round_trips() {
-        let bytes = encode(&mut RegistrySnapshot {
-            next_id: 1,
-            ..Default::default()
-        });
+        let bytes = encode_snapshot(1, Vec::new(), &[]);
         let back = decode(&bytes).unwrap();
         assert_eq!(back.next_id, 1);
         assert!(back.series.is_empty() && back.deleted.is_empty());
@@ -344,17 +370,13 @@ mod tests {
         let n = series.len();
         let log_bytes: usize = series
             .iter()
-            .map(|(_, i)| {
+            .map(|(_, k)| {
                 let mut rec = Vec::new();
-                wire::put_labels(&mut rec, &i.labels);
+                wire::put_labels(&mut rec, &key::labels(k));
                 rec.len() + 1 + 8 + 8 + wire::FRAME_HEADER
             })
             .sum();
-        let bytes = encode(&mut RegistrySnapshot {
-            next_id: n as u64 + 1,
-            deleted: Vec::new(),
-            series,
-        });
+        let bytes = encode_snapshot(n as u64 + 1, Vec::new(), &series);
         let per_series = bytes.len() as f64 / n as f64;
         println!(
             "{n} series: snapshot {:.1} B/series, log {:.1} B/series",
@@ -365,12 +387,26 @@ mod tests {
     }
 
     #[test]
+    fn unsorted_labels_in_a_body_are_rejected() {
+        // One tenant group, one series: id delta 1, no shared labels, two labels out of order.
+        let mut body = Vec::new();
+        wire::put_uvarint(&mut body, 1);
+        wire::put_tenant(&mut body, Tenant::DEFAULT);
+        wire::put_uvarint(&mut body, 1);
+        put_zvarint(&mut body, 1);
+        wire::put_uvarint(&mut body, 0);
+        wire::put_uvarint(&mut body, 2);
+        for (name, value) in [("b", "1"), ("a", "2")] {
+            wire::put_uvarint(&mut body, 0);
+            wire::put_str(&mut body, name);
+            wire::put_str(&mut body, value);
+        }
+        assert!(decode_body(&body).is_err());
+    }
+
+    #[test]
     fn corrupt_snapshots_are_errors_not_panics() {
-        let bytes = encode(&mut RegistrySnapshot {
-            next_id: 500,
-            deleted: vec![1],
-            series: fleet(1),
-        });
+        let bytes = encode_snapshot(500, vec![1], &fleet(1));
         for cut in [0, 3, 8, 17, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
         }
