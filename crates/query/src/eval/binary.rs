@@ -157,8 +157,7 @@ fn vector_scalar(
         } else {
             (elem, scalar)
         };
-        let metric = e.labels.metric_name().unwrap_or("").to_string();
-        let o = elem_binop(op, l, r, &metric, notes);
+        let o = elem_binop(op, l, r, e.labels.metric_name().unwrap_or(""), notes);
         if o.incompatible {
             continue;
         }
@@ -321,8 +320,7 @@ fn vector_vector(
             h: ol.h.as_ref(),
         };
         let (l, r, left) = if swapped { (oo, mo, ol) } else { (mo, oo, ml) };
-        let metric = left.labels.metric_name().unwrap_or("").to_string();
-        let o = elem_binop(op, l, r, &metric, notes);
+        let o = elem_binop(op, l, r, left.labels.metric_name().unwrap_or(""), notes);
         let (mut value, mut keep, mut h) = (o.f, o.keep, o.h);
         if return_bool {
             value = if keep { 1.0 } else { 0.0 };

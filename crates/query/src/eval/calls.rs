@@ -462,59 +462,77 @@ impl Evaluator<'_> {
                 self.warn(w, arg_pos(c, 0));
             }
         }
-        let counter_fn = matches!(c.func.as_str(), "rate" | "increase");
         check_range_mode(&c.func, m.mode)?;
-        let keep_name = range_fn_keeps_name(&c.func);
-        let mode = match m.mode {
+        let pos = arg_pos(c, matrix_arg);
+        let mut out = Vec::with_capacity(m.series.len());
+        for s in &m.series {
+            let window = (m.range_start, m.range_end, m.mode);
+            if let Some(e) = self.range_call_series(c, kernel, s, window, t, &scalars, pos)? {
+                out.push(e);
+            }
+        }
+        Ok(StepValue::Vector(out))
+    }
+
+    /// Range function `c` (float kernel `kernel`) over one series' window
+    /// `(range_start, range_end]` cut with `mode`, at evaluation time `t`;
+    /// `matrix_pos` is where the range argument starts (for annotations).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn range_call_series(
+        &self,
+        c: &Call,
+        kernel: functions::RangeKernel,
+        s: &super::RangeElem<'_>,
+        (range_start, range_end, range_mode): (i64, i64, RangeMode),
+        t: i64,
+        scalars: &[f64],
+        matrix_pos: crate::ast::Pos,
+    ) -> Result<Option<Elem>, QueryError> {
+        let drop_name = s.drop_name || !range_fn_keeps_name(&c.func);
+        let outcome = self.histogram_range_call(
+            c,
+            s,
+            range_start,
+            range_end,
+            range_mode,
+            drop_name,
+            matrix_pos,
+        );
+        if let RangeOutcome::Done(e) = outcome {
+            return Ok(e);
+        }
+        let mode = match range_mode {
             RangeMode::Plain => functions::RangeMode::Plain,
             RangeMode::Anchored => functions::RangeMode::Anchored,
             RangeMode::Smoothed => functions::RangeMode::Smoothed,
         };
-        let mut out = Vec::with_capacity(m.series.len());
-        for s in &m.series {
-            let outcome = self.histogram_range_call(
-                c,
-                s,
-                m.range_start,
-                m.range_end,
-                m.mode,
-                s.drop_name || !keep_name,
-                arg_pos(c, matrix_arg),
-            );
-            if let RangeOutcome::Done(e) = outcome {
-                out.extend(e);
-                continue;
+        let w = RangeWindow {
+            points: &s.points,
+            start_timestamps: s.start_timestamps,
+            range_start_ms: range_start,
+            range_end_ms: range_end,
+            eval_ms: t,
+            mode,
+        };
+        let counter_fn = matches!(c.func.as_str(), "rate" | "increase");
+        if counter_fn && !s.points.is_empty() {
+            if let Some(i) =
+                functions::annotations::possible_non_counter_info(s.labels.metric_name())
+            {
+                self.info(i, arg_pos(c, 0));
             }
-            let w = RangeWindow {
-                points: &s.points,
-                start_timestamps: s.start_timestamps,
-                range_start_ms: m.range_start,
-                range_end_ms: m.range_end,
-                eval_ms: t,
-                mode,
-            };
-            if counter_fn && !s.points.is_empty() {
-                if let Some(i) =
-                    functions::annotations::possible_non_counter_info(s.labels.metric_name())
-                {
-                    self.info(i, arg_pos(c, 0));
-                }
-                if functions::rate::start_timestamps_overlap(&s.points, s.start_timestamps) {
-                    let name = s.labels.metric_name().unwrap_or_default();
-                    let w = functions::annotations::start_timestamp_overlap_warning(name);
-                    self.warn(w, arg_pos(c, 0));
-                }
-            }
-            if let Some(f) = kernel(&w, &scalars)? {
-                out.push(Elem {
-                    h: None,
-                    labels: s.labels.clone(),
-                    f,
-                    drop_name: s.drop_name || !keep_name,
-                });
+            if functions::rate::start_timestamps_overlap(&s.points, s.start_timestamps) {
+                let name = s.labels.metric_name().unwrap_or_default();
+                let w = functions::annotations::start_timestamp_overlap_warning(name);
+                self.warn(w, arg_pos(c, 0));
             }
         }
-        Ok(StepValue::Vector(out))
+        Ok(kernel(&w, scalars)?.map(|f| Elem {
+            h: None,
+            labels: s.labels.clone(),
+            f,
+            drop_name,
+        }))
     }
 
     /// `timestamp(v)`: the sample timestamps when `v` is a plain selector, else `t`.
@@ -548,7 +566,7 @@ impl Evaluator<'_> {
 
 /// `anchored`/`smoothed` windows only make sense for the functions that read
 /// boundary values.
-fn check_range_mode(func: &str, mode: RangeMode) -> Result<(), QueryError> {
+pub(super) fn check_range_mode(func: &str, mode: RangeMode) -> Result<(), QueryError> {
     let (allowed, name): (&[&str], &str) = match mode {
         RangeMode::Plain => return Ok(()),
         RangeMode::Anchored => (
@@ -567,7 +585,7 @@ fn check_range_mode(func: &str, mode: RangeMode) -> Result<(), QueryError> {
 }
 
 /// Where argument `i` of a call starts (the call itself if unknown).
-fn arg_pos(c: &Call, i: usize) -> crate::ast::Pos {
+pub(super) fn arg_pos(c: &Call, i: usize) -> crate::ast::Pos {
     c.arg_pos.get(i).copied().unwrap_or(c.pos)
 }
 

@@ -13,8 +13,10 @@ mod info;
 mod labels_util;
 mod native_calls;
 mod point_search;
+mod range_result;
 mod selectors;
 mod series_keys;
+mod series_major;
 #[cfg(test)]
 mod start_timestamp_tests;
 mod stats_decoding;
@@ -25,7 +27,7 @@ mod tests;
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -124,6 +126,9 @@ pub(crate) struct Evaluator<'a> {
     series_keys: series_keys::SeriesKeys,
     /// One-to-one vector matching output labels per input series.
     match_labels: series_keys::DerivedLabels,
+    /// Leaf vectors of the range query steps being evaluated, computed series by
+    /// series (see [`series_major`]).
+    block: RwLock<series_major::StepBlock>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -150,6 +155,7 @@ impl<'a> Evaluator<'a> {
             notes: Mutex::new(Annotations::default()),
             series_keys: Default::default(),
             match_labels: Default::default(),
+            block: Default::default(),
         };
         ev.data = selectors::prefetch(&ev, q, ast)?;
         Ok(ev)
@@ -253,13 +259,28 @@ impl<'a> Evaluator<'a> {
                     )))
                 }
             }),
-            Expr::VectorSelector(vs) => Ok(StepValue::Vector(self.vector_selector(vs, t)?)),
+            Expr::VectorSelector(vs) => {
+                if let Some(v) = self.precomputed(e, t) {
+                    return Ok(StepValue::Vector(v));
+                }
+                Ok(StepValue::Vector(self.vector_selector(vs, t)?))
+            }
             Expr::MatrixSelector(ms) => Ok(StepValue::Matrix(self.matrix_selector(ms, t)?)),
             Expr::Subquery(sq) => Ok(StepValue::Matrix(self.subquery(sq, t)?)),
             Expr::Binary(b) => self.binary(b, t),
             Expr::Aggregate(a) => self.aggregate(a, t),
-            Expr::Call(c) => self.call(c, t),
+            Expr::Call(c) => {
+                if let Some(v) = self.precomputed(e, t) {
+                    return Ok(StepValue::Vector(v));
+                }
+                self.call(c, t)
+            }
         }
+    }
+
+    /// The vector of `node` at step `t` if the current block precomputed it.
+    fn precomputed(&self, node: &Expr, t: i64) -> Option<Vec<Elem>> {
+        self.block.read().expect("step block lock").take(node, t)
     }
 
     /// Evaluates `e` expecting an instant vector.
@@ -315,40 +336,20 @@ impl<'a> Evaluator<'a> {
             .map(|i| self.start + i * self.step)
             .take_while(|t| *t <= self.end)
             .collect();
-        let results: Vec<Result<StepValue<'_>, QueryError>> = steps
-            .par_iter()
-            .map(|&t| {
+        let mut results: Vec<Result<StepValue<'_>, QueryError>> = Vec::with_capacity(steps.len());
+        for block in steps.chunks(series_major::STEPS_PER_BLOCK) {
+            *self.block.write().expect("step block lock") = self.precompute_block(ast, block)?;
+            results.par_extend(block.par_iter().map(|&t| {
                 self.check_alive()?;
                 self.eval(ast, t)
-            })
-            .collect();
-        // Keyed by shared label sets: most elements carry the `Arc` of their stored
-        // series, so collecting points clones no labels.
-        let mut series: HashMap<Arc<Labels>, (Vec<FPoint>, Vec<HPoint>)> = HashMap::new();
-        let mut total_points = 0usize;
-        let empty = Arc::new(Labels::empty());
-        for (t, r) in steps.iter().copied().zip(results) {
+            }));
+        }
+        *self.block.write().expect("step block lock") = Default::default();
+        let mut collector = range_result::RangeCollector::new(self.opts.max_samples);
+        for (step_no, (t, r)) in steps.iter().copied().zip(results).enumerate() {
             match r? {
-                StepValue::Scalar(v) => {
-                    series.entry(empty.clone()).or_default().0.push(FPoint { t, f: v });
-                    total_points += 1;
-                }
-                StepValue::Vector(v) => {
-                    let finals: Vec<(Arc<Labels>, Elem)> =
-                        v.into_iter().map(|e| (final_labels_arc(&e), e)).collect();
-                    let mut seen = std::collections::HashSet::with_capacity(finals.len());
-                    if !finals.iter().all(|(l, _)| seen.insert(&**l)) {
-                        return Err(duplicate_labelset());
-                    }
-                    total_points += finals.len();
-                    for (labels, e) in finals {
-                        let entry = series.entry(labels).or_default();
-                        match e.h {
-                            Some(h) => entry.1.push(HPoint { t, h }),
-                            None => entry.0.push(FPoint { t, f: e.f }),
-                        }
-                    }
-                }
+                StepValue::Scalar(v) => collector.push_scalar(step_no, t, v)?,
+                StepValue::Vector(v) => collector.push_vector(step_no, t, v)?,
                 other => {
                     return Err(QueryError::BadData(format!(
                         "invalid expression type {:?} for range query, must be Scalar or instant Vector",
@@ -356,19 +357,8 @@ impl<'a> Evaluator<'a> {
                     )))
                 }
             }
-            if total_points > self.opts.max_samples {
-                return Err(too_many_samples());
-            }
         }
-        let mut out: Vec<RangeSeries> = series
-            .into_iter()
-            .map(|(labels, (floats, histograms))| RangeSeries {
-                labels: Arc::unwrap_or_clone(labels),
-                floats,
-                histograms,
-            })
-            .collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let out = collector.finish();
         let value = Value::Matrix(out);
         Ok(self.take_annotations(value))
     }

@@ -238,7 +238,7 @@ impl Evaluator<'_> {
         Ok(base - off)
     }
 
-    fn series_of(&self, id: usize) -> &[SeriesData] {
+    pub(super) fn series_of(&self, id: usize) -> &[SeriesData] {
         self.data.get(&id).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -249,100 +249,110 @@ impl Evaluator<'_> {
         t: i64,
     ) -> Result<Vec<(Elem, i64)>, QueryError> {
         let ref_t = self.selector_time(vs, t)?;
+        Ok(self
+            .series_of(vs.id)
+            .iter()
+            .filter_map(|s| self.sample_at(vs, s, ref_t))
+            .collect())
+    }
+
+    /// The sample an instant selector picks from one series at reference time
+    /// `ref_t` (`@` and `offset` applied), with its timestamp; `None` when the
+    /// lookback finds nothing or the series went stale.
+    pub(crate) fn sample_at(
+        &self,
+        vs: &VectorSelector,
+        s: &SeriesData,
+        ref_t: i64,
+    ) -> Option<(Elem, i64)> {
         let lookback = self.opts.lookback_delta_ms;
-        let mut out = Vec::new();
-        for s in self.series_of(vs.id) {
-            // The newest histogram at or before ref_t wins over an older float (or
-            // stale marker); then the float logic below does not apply.
-            let idx = count_at_or_before(&s.points, ref_t);
-            let hidx = s.hpoints.partition_point(|p| p.t <= ref_t);
-            if hidx > 0 {
-                let hp = &s.hpoints[hidx - 1];
-                if (idx == 0 || s.points[idx - 1].t < hp.t) && hp.t > ref_t - lookback {
-                    let (mut h, mut at) = (hp.h.clone(), hp.t);
-                    if vs.smoothed && hp.t < ref_t {
-                        // Interpolate towards the next histogram, if there is one in reach.
-                        let next = s.hpoints.get(hidx).filter(|n| n.t < ref_t + lookback);
-                        let next_float = s.points.get(idx).map(|p| p.t);
-                        if next_float.is_some_and(|ft| ft < ref_t + lookback)
-                            && next.is_none_or(|n| next_float.is_some_and(|ft| ft < n.t))
-                        {
-                            let metric = s.labels.metric_name().unwrap_or("");
-                            self.warn(notes::mixed_floats_histograms(metric), vs.pos);
-                            continue;
-                        }
-                        if let Some(n) = next {
-                            let counter = hp.h.counter_reset_hint != CounterResetHint::Gauge
-                                && n.h.counter_reset_hint != CounterResetHint::Gauge;
-                            let Some(mid) = counter::interpolate(hp, n, ref_t, counter) else {
-                                let metric = s.labels.metric_name().unwrap_or("");
-                                self.warn(notes::mixed_exponential_custom(metric), vs.pos);
-                                continue;
-                            };
-                            h = Arc::new(mid);
-                            at = ref_t;
-                        }
+        // The newest histogram at or before ref_t wins over an older float (or
+        // stale marker); then the float logic below does not apply.
+        let idx = count_at_or_before(&s.points, ref_t);
+        let hidx = s.hpoints.partition_point(|p| p.t <= ref_t);
+        if hidx > 0 {
+            let hp = &s.hpoints[hidx - 1];
+            if (idx == 0 || s.points[idx - 1].t < hp.t) && hp.t > ref_t - lookback {
+                let (mut h, mut at) = (hp.h.clone(), hp.t);
+                if vs.smoothed && hp.t < ref_t {
+                    // Interpolate towards the next histogram, if there is one in reach.
+                    let next = s.hpoints.get(hidx).filter(|n| n.t < ref_t + lookback);
+                    let next_float = s.points.get(idx).map(|p| p.t);
+                    if next_float.is_some_and(|ft| ft < ref_t + lookback)
+                        && next.is_none_or(|n| next_float.is_some_and(|ft| ft < n.t))
+                    {
+                        let metric = s.labels.metric_name().unwrap_or("");
+                        self.warn(notes::mixed_floats_histograms(metric), vs.pos);
+                        return None;
                     }
-                    out.push((
-                        Elem {
-                            labels: s.labels.clone(),
-                            f: 0.0,
-                            h: Some(h),
-                            drop_name: false,
-                        },
-                        at,
-                    ));
-                    continue;
+                    if let Some(n) = next {
+                        let counter = hp.h.counter_reset_hint != CounterResetHint::Gauge
+                            && n.h.counter_reset_hint != CounterResetHint::Gauge;
+                        let Some(mid) = counter::interpolate(hp, n, ref_t, counter) else {
+                            let metric = s.labels.metric_name().unwrap_or("");
+                            self.warn(notes::mixed_exponential_custom(metric), vs.pos);
+                            return None;
+                        };
+                        h = Arc::new(mid);
+                        at = ref_t;
+                    }
                 }
+                return Some((
+                    Elem {
+                        labels: s.labels.clone(),
+                        f: 0.0,
+                        h: Some(h),
+                        drop_name: false,
+                    },
+                    at,
+                ));
             }
-            if idx == 0 {
-                continue;
-            }
-            let p = s.points[idx - 1];
-            if p.t <= ref_t - lookback || is_stale_nan(p.f) {
-                continue;
-            }
-            if vs.smoothed && p.t < ref_t {
-                // A histogram next cannot be interpolated towards.
-                let next_float = s.points.get(idx).map(|p| p.t);
-                if s.hpoints
-                    .get(hidx)
-                    .is_some_and(|n| n.t < ref_t + lookback && next_float.is_none_or(|ft| n.t < ft))
-                {
-                    let metric = s.labels.metric_name().unwrap_or("");
-                    self.warn(notes::mixed_floats_histograms(metric), vs.pos);
-                    continue;
-                }
-                // Interpolate towards the next sample, if there is one in reach.
-                if let Some(n) = s
-                    .points
-                    .get(idx)
-                    .filter(|n| n.t < ref_t + lookback && !is_stale_nan(n.f))
-                {
-                    let f = p.f + (n.f - p.f) * (ref_t - p.t) as f64 / (n.t - p.t) as f64;
-                    out.push((
-                        Elem {
-                            h: None,
-                            labels: s.labels.clone(),
-                            f,
-                            drop_name: false,
-                        },
-                        ref_t,
-                    ));
-                    continue;
-                }
-            }
-            out.push((
-                Elem {
-                    h: None,
-                    labels: s.labels.clone(),
-                    f: p.f,
-                    drop_name: false,
-                },
-                p.t,
-            ));
         }
-        Ok(out)
+        if idx == 0 {
+            return None;
+        }
+        let p = s.points[idx - 1];
+        if p.t <= ref_t - lookback || is_stale_nan(p.f) {
+            return None;
+        }
+        if vs.smoothed && p.t < ref_t {
+            // A histogram next cannot be interpolated towards.
+            let next_float = s.points.get(idx).map(|p| p.t);
+            if s.hpoints
+                .get(hidx)
+                .is_some_and(|n| n.t < ref_t + lookback && next_float.is_none_or(|ft| n.t < ft))
+            {
+                let metric = s.labels.metric_name().unwrap_or("");
+                self.warn(notes::mixed_floats_histograms(metric), vs.pos);
+                return None;
+            }
+            // Interpolate towards the next sample, if there is one in reach.
+            if let Some(n) = s
+                .points
+                .get(idx)
+                .filter(|n| n.t < ref_t + lookback && !is_stale_nan(n.f))
+            {
+                let f = p.f + (n.f - p.f) * (ref_t - p.t) as f64 / (n.t - p.t) as f64;
+                return Some((
+                    Elem {
+                        h: None,
+                        labels: s.labels.clone(),
+                        f,
+                        drop_name: false,
+                    },
+                    ref_t,
+                ));
+            }
+        }
+        Some((
+            Elem {
+                h: None,
+                labels: s.labels.clone(),
+                f: p.f,
+                drop_name: false,
+            },
+            p.t,
+        ))
     }
 
     /// `start_timestamp(selector)`: per series, the start timestamp (in seconds,
@@ -406,97 +416,107 @@ impl Evaluator<'_> {
         let ref_t = self.selector_time(&ms.vs, t)?;
         let range = self.duration_ms(&ms.range)?;
         let range_start = ref_t - range;
-        let mut series = Vec::new();
-        for s in self.series_of(ms.vs.id) {
-            let mut hlo = s.hpoints.partition_point(|p| p.t <= range_start);
-            let mut hhi = s.hpoints.partition_point(|p| p.t <= ref_t);
-            let reach = self.opts.lookback_delta_ms;
-            if ms.mode != RangeMode::Plain && hlo > 0 && s.hpoints[hlo - 1].t > range_start - reach
-            {
-                hlo -= 1;
-            }
-            if ms.mode == RangeMode::Smoothed
-                && hhi < s.hpoints.len()
-                && s.hpoints[hhi].t < ref_t + reach
-            {
-                hhi += 1;
-            }
-            let mut lo = count_at_or_before(&s.points, range_start);
-            let mut hi = count_at_or_before(&s.points, ref_t);
-            match ms.mode {
-                RangeMode::Plain => {}
-                RangeMode::Anchored => {
-                    if lo > 0 && s.points[lo - 1].t > range_start - self.opts.lookback_delta_ms {
-                        lo -= 1;
-                    }
-                }
-                RangeMode::Smoothed => {
-                    if lo > 0 && s.points[lo - 1].t > range_start - self.opts.lookback_delta_ms {
-                        lo -= 1;
-                    }
-                    if hi < s.points.len() && s.points[hi].t < ref_t + self.opts.lookback_delta_ms {
-                        hi += 1;
-                    }
-                }
-            }
-            // A series mixing floats and histograms has one sample before the window
-            // (and for smoothed one after it), whichever kind it is.
-            if ms.mode != RangeMode::Plain {
-                let outside_before = |t: i64| t <= range_start;
-                let f_anchor = lo < hi && outside_before(s.points[lo].t);
-                let h_anchor = hlo < hhi && outside_before(s.hpoints[hlo].t);
-                if f_anchor && h_anchor {
-                    if s.points[lo].t > s.hpoints[hlo].t {
-                        hlo += 1;
-                    } else {
-                        lo += 1;
-                    }
-                }
-                let f_after = lo < hi && s.points[hi - 1].t > ref_t;
-                let h_after = hlo < hhi && s.hpoints[hhi - 1].t > ref_t;
-                if f_after && h_after {
-                    if s.points[hi - 1].t < s.hpoints[hhi - 1].t {
-                        hhi -= 1;
-                    } else {
-                        hi -= 1;
-                    }
-                }
-            }
-            let hpoints: &[HPoint] = &s.hpoints[hlo..hhi];
-            if lo >= hi {
-                if !hpoints.is_empty() {
-                    series.push(RangeElem {
-                        labels: s.labels.clone(),
-                        points: Cow::Borrowed(&[]),
-                        start_timestamps: &[],
-                        hstart_timestamps: s.hstart_timestamps.get(hlo..hhi).unwrap_or(&[]),
-                        hpoints: Cow::Borrowed(hpoints),
-                        drop_name: false,
-                    });
-                }
-                continue;
-            }
-            // A smoothed window needs data on both sides of its boundaries: points
-            // only before its start or only after its end give no result.
-            if ms.mode == RangeMode::Smoothed
-                && (s.points[lo].t > ref_t || s.points[hi - 1].t <= range_start)
-            {
-                continue;
-            }
-            series.push(RangeElem {
-                labels: s.labels.clone(),
-                points: Cow::Borrowed(&s.points[lo..hi]),
-                start_timestamps: s.start_timestamps.get(lo..hi).unwrap_or(&[]),
-                hstart_timestamps: s.hstart_timestamps.get(hlo..hhi).unwrap_or(&[]),
-                hpoints: Cow::Borrowed(hpoints),
-                drop_name: false,
-            });
-        }
+        let series = self
+            .series_of(ms.vs.id)
+            .iter()
+            .filter_map(|s| self.series_window(s, ms.mode, range_start, ref_t))
+            .collect();
         Ok(Matrix {
             series,
             range_start,
             range_end: ref_t,
             mode: ms.mode,
+        })
+    }
+
+    /// One series' window `(range_start, ref_t]` as a range selector written with
+    /// `mode` cuts it, or `None` when nothing of the series falls in it.
+    pub(crate) fn series_window<'e>(
+        &'e self,
+        s: &'e SeriesData,
+        mode: RangeMode,
+        range_start: i64,
+        ref_t: i64,
+    ) -> Option<RangeElem<'e>> {
+        let mut hlo = s.hpoints.partition_point(|p| p.t <= range_start);
+        let mut hhi = s.hpoints.partition_point(|p| p.t <= ref_t);
+        let reach = self.opts.lookback_delta_ms;
+        if mode != RangeMode::Plain && hlo > 0 && s.hpoints[hlo - 1].t > range_start - reach {
+            hlo -= 1;
+        }
+        if mode == RangeMode::Smoothed && hhi < s.hpoints.len() && s.hpoints[hhi].t < ref_t + reach
+        {
+            hhi += 1;
+        }
+        let mut lo = count_at_or_before(&s.points, range_start);
+        let mut hi = count_at_or_before(&s.points, ref_t);
+        match mode {
+            RangeMode::Plain => {}
+            RangeMode::Anchored => {
+                if lo > 0 && s.points[lo - 1].t > range_start - self.opts.lookback_delta_ms {
+                    lo -= 1;
+                }
+            }
+            RangeMode::Smoothed => {
+                if lo > 0 && s.points[lo - 1].t > range_start - self.opts.lookback_delta_ms {
+                    lo -= 1;
+                }
+                if hi < s.points.len() && s.points[hi].t < ref_t + self.opts.lookback_delta_ms {
+                    hi += 1;
+                }
+            }
+        }
+        // A series mixing floats and histograms has one sample before the window
+        // (and for smoothed one after it), whichever kind it is.
+        if mode != RangeMode::Plain {
+            let outside_before = |t: i64| t <= range_start;
+            let f_anchor = lo < hi && outside_before(s.points[lo].t);
+            let h_anchor = hlo < hhi && outside_before(s.hpoints[hlo].t);
+            if f_anchor && h_anchor {
+                if s.points[lo].t > s.hpoints[hlo].t {
+                    hlo += 1;
+                } else {
+                    lo += 1;
+                }
+            }
+            let f_after = lo < hi && s.points[hi - 1].t > ref_t;
+            let h_after = hlo < hhi && s.hpoints[hhi - 1].t > ref_t;
+            if f_after && h_after {
+                if s.points[hi - 1].t < s.hpoints[hhi - 1].t {
+                    hhi -= 1;
+                } else {
+                    hi -= 1;
+                }
+            }
+        }
+        let hpoints: &[HPoint] = &s.hpoints[hlo..hhi];
+        if lo >= hi {
+            if !hpoints.is_empty() {
+                return Some(RangeElem {
+                    labels: s.labels.clone(),
+                    points: Cow::Borrowed(&[]),
+                    start_timestamps: &[],
+                    hstart_timestamps: s.hstart_timestamps.get(hlo..hhi).unwrap_or(&[]),
+                    hpoints: Cow::Borrowed(hpoints),
+                    drop_name: false,
+                });
+            }
+            return None;
+        }
+        // A smoothed window needs data on both sides of its boundaries: points
+        // only before its start or only after its end give no result.
+        if mode == RangeMode::Smoothed
+            && (s.points[lo].t > ref_t || s.points[hi - 1].t <= range_start)
+        {
+            return None;
+        }
+        Some(RangeElem {
+            labels: s.labels.clone(),
+            points: Cow::Borrowed(&s.points[lo..hi]),
+            start_timestamps: s.start_timestamps.get(lo..hi).unwrap_or(&[]),
+            hstart_timestamps: s.hstart_timestamps.get(hlo..hhi).unwrap_or(&[]),
+            hpoints: Cow::Borrowed(hpoints),
+            drop_name: false,
         })
     }
 }
