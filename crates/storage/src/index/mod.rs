@@ -86,8 +86,9 @@ pub(crate) enum CompactPolicy {
 impl SeriesIndex {
     /// Loads the index of the days in `partitions`, reconciling each day's postings
     /// file with the series ids its parts hold: series the file lacks are added from
-    /// their registry labels; series no part holds, or the registry no longer knows
-    /// (deleted since), are hidden. The WAL replay that follows re-adds unflushed
+    /// their registry labels; series no part holds, or deleted since, are hidden.
+    /// (Ids the registry lost to corruption stay listed, as they would in parts;
+    /// reads skip ids without labels.) The WAL replay that follows re-adds unflushed
     /// series. Files for days without parts are removed.
     pub(crate) fn open(
         index_dir: &Path,
@@ -128,9 +129,14 @@ impl SeriesIndex {
                 if let Some(max) = frozen.ids().last() {
                     report.max_series_id = report.max_series_id.max(max);
                 }
+                // Both ascending: one merge walk finds the ids no part holds.
+                let mut parts_ahead = in_parts.iter().peekable();
                 let stale: Vec<SeriesId> = frozen
                     .ids()
-                    .filter(|&id| in_parts.binary_search(&id).is_err() || !is_live(registry, id))
+                    .filter(|&id| {
+                        while parts_ahead.next_if(|&&p| p < id).is_some() {}
+                        parts_ahead.peek() != Some(&&id) || registry.is_deleted(id)
+                    })
                     .collect();
                 let mut index = DayIndex::from_frozen(frozen);
                 report.series_dropped += stale.len() as u64;
@@ -323,11 +329,6 @@ impl SeriesIndex {
             sections.iter().map(|(t, f)| (*t, &**f)).collect();
         day_file::write(&self.dir, day, &refs)
     }
-}
-
-/// Whether the registry still knows `id` as a live series.
-fn is_live(registry: &SeriesRegistry, id: SeriesId) -> bool {
-    registry.info(id).is_some()
 }
 
 /// Removes the postings files (and interrupted writes' `.tmp` files) of the days
