@@ -45,6 +45,9 @@ pub struct Matcher {
     pub op: MatchOp,
     pub value: String,
     re: Option<Arc<FastRegex>>,
+    /// The query's value was bytes that are not valid UTF-8 (see
+    /// [`Matcher::with_invalid_utf8_value`]); `value` is only how it is shown.
+    invalid_utf8: bool,
 }
 
 impl Matcher {
@@ -72,6 +75,26 @@ impl Matcher {
             op,
             value,
             re,
+            invalid_utf8: false,
+        })
+    }
+
+    /// An `=` or `!=` matcher whose value in the query is not valid UTF-8 (PromQL's
+    /// `"\xff"` is the byte 0xFF). Stored label values are UTF-8, so none equals it:
+    /// `=` matches nothing and `!=` everything, as in Prometheus. `shown` is the
+    /// value as displayed (invalid bytes replaced). `None` for regex operators,
+    /// whose patterns must be UTF-8.
+    pub fn with_invalid_utf8_value(
+        op: MatchOp,
+        name: impl Into<String>,
+        shown: impl Into<String>,
+    ) -> Option<Matcher> {
+        matches!(op, MatchOp::Equal | MatchOp::NotEqual).then(|| Matcher {
+            name: name.into(),
+            op,
+            value: shown.into(),
+            re: None,
+            invalid_utf8: true,
         })
     }
 
@@ -82,14 +105,15 @@ impl Matcher {
             op: MatchOp::Equal,
             value: value.into(),
             re: None,
+            invalid_utf8: false,
         }
     }
 
     /// Whether a label value (empty when the label is absent) satisfies the matcher.
     pub fn matches(&self, v: &str) -> bool {
         match self.op {
-            MatchOp::Equal => v == self.value,
-            MatchOp::NotEqual => v != self.value,
+            MatchOp::Equal => !self.invalid_utf8 && v == self.value,
+            MatchOp::NotEqual => self.invalid_utf8 || v != self.value,
             MatchOp::Regex => self.re.as_ref().is_some_and(|r| r.is_match(v)),
             MatchOp::NotRegex => !self.re.as_ref().is_some_and(|r| r.is_match(v)),
         }
@@ -105,6 +129,7 @@ impl Matcher {
     /// Lets the index turn `a|b|c` into three posting-list lookups.
     pub fn set_matches(&self) -> Option<Vec<&str>> {
         match self.op {
+            MatchOp::Equal if self.invalid_utf8 => Some(Vec::new()),
             MatchOp::Equal => Some(vec![self.value.as_str()]),
             MatchOp::Regex => match &self.re.as_deref()?.shape {
                 Shape::Literals(v) => Some(v.iter().map(String::as_str).collect()),
@@ -117,7 +142,10 @@ impl Matcher {
 
 impl PartialEq for Matcher {
     fn eq(&self, o: &Matcher) -> bool {
-        self.name == o.name && self.op == o.op && self.value == o.value
+        self.name == o.name
+            && self.op == o.op
+            && self.value == o.value
+            && self.invalid_utf8 == o.invalid_utf8
     }
 }
 impl Eq for Matcher {}
@@ -307,6 +335,19 @@ mod tests {
 
     fn m(op: MatchOp, v: &str) -> Matcher {
         Matcher::new(op, "l", v).unwrap()
+    }
+
+    #[test]
+    fn invalid_utf8_values_equal_no_stored_value() {
+        let shown = "\u{fffd}";
+        let eq = Matcher::with_invalid_utf8_value(MatchOp::Equal, "l", shown).unwrap();
+        // Not even the replacement character it is shown as.
+        assert!(!eq.matches(shown) && !eq.matches(""));
+        assert_eq!(eq.set_matches(), Some(vec![]));
+        let ne = Matcher::with_invalid_utf8_value(MatchOp::NotEqual, "l", shown).unwrap();
+        assert!(ne.matches(shown) && ne.matches("") && ne.matches_empty());
+        assert_ne!(eq, Matcher::equal("l", shown));
+        assert!(Matcher::with_invalid_utf8_value(MatchOp::Regex, "l", shown).is_none());
     }
 
     #[test]
