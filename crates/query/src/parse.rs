@@ -17,16 +17,23 @@ use crate::QueryError;
 
 mod errors;
 mod literals;
+mod messages;
+mod regex_errors;
+mod type_errors;
 
 /// Parses a query into our AST. Errors are `BadData` with a Prometheus-like text.
 pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
     register_duration_functions();
-    let (without_trims, trim_marks) = crate::trim_syntax::replace_trim_operators(input);
+    let invalid_literals = literals::invalid_utf8_literals(input);
+    let text = literals::with_placeholders(input, &invalid_literals);
+    let (without_trims, trim_marks) = crate::trim_syntax::replace_trim_operators(&text);
     let rewritten =
         rewrite(&without_trims).map_err(|e| QueryError::BadData(errors::describe(input, &e)))?;
     let parsed =
         pp::parse(&rewritten.text).map_err(|e| QueryError::BadData(errors::describe(input, &e)))?;
     let mut conv = Converter {
+        input,
+        invalid_literals,
         next_id: 0,
         rewritten,
         sites: CallSites::scan(input),
@@ -36,7 +43,7 @@ pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
     };
     let mut expr = conv.expr(parsed)?;
     crate::positions::assign_binary_positions(&mut expr, crate::positions::first_token(input));
-    literals::reject_invalid_utf8(&expr, input)?;
+    literals::check_label_name_uses(&expr, &conv.invalid_literals)?;
     Ok(expr)
 }
 
@@ -54,7 +61,12 @@ fn register_duration_functions() {
     });
 }
 
-struct Converter {
+struct Converter<'a> {
+    /// The query as written, for error positions.
+    input: &'a str,
+    /// String literals that are not valid UTF-8, replaced by placeholders in the
+    /// parsed text (see `literals`).
+    invalid_literals: Vec<literals::InvalidLiteral>,
     next_id: usize,
     /// Placeholders for syntax the parser crate does not know (see `preprocess`).
     rewritten: Rewritten,
@@ -75,7 +87,7 @@ fn duration_ms(d: &Duration) -> i64 {
     d.as_millis().min(i64::MAX as u128) as i64
 }
 
-impl Converter {
+impl Converter<'_> {
     /// Turns `<`/`>` back into the trim operator the query text had there.
     fn restore_trim(&mut self, op: BinOp) -> BinOp {
         if !matches!(op, BinOp::Lss | BinOp::Gtr | BinOp::Lte | BinOp::Gte) {
@@ -90,6 +102,20 @@ impl Converter {
         }
     }
 
+    /// The literal a parsed string stands for, if it is an invalid-UTF-8 placeholder.
+    fn invalid_literal(&self, value: &str) -> Option<&literals::InvalidLiteral> {
+        self.invalid_literals
+            .get(literals::placeholder_index(value)?)
+    }
+
+    /// A parsed string's value, as Prometheus' API would show it.
+    fn string(&self, value: String) -> String {
+        match self.invalid_literal(&value) {
+            Some(lit) => lit.lossy(),
+            None => value,
+        }
+    }
+
     fn id(&mut self) -> usize {
         self.next_id += 1;
         self.next_id
@@ -98,7 +124,7 @@ impl Converter {
     fn expr(&mut self, e: pp::Expr) -> Result<Expr, QueryError> {
         Ok(match e {
             pp::Expr::NumberLiteral(n) => Expr::Number(n.val),
-            pp::Expr::StringLiteral(s) => Expr::String(s.val),
+            pp::Expr::StringLiteral(s) => Expr::String(self.string(s.val)),
             pp::Expr::Paren(p) => Expr::Paren(Box::new(self.expr(*p.expr)?)),
             pp::Expr::Unary(u) => Expr::Neg(Box::new(self.expr(*u.expr)?)),
             pp::Expr::VectorSelector(vs) => Expr::VectorSelector(self.vector_selector(vs)?),
@@ -261,8 +287,15 @@ impl Converter {
                 PMatchOp::Re(_) => MatchOp::Regex,
                 PMatchOp::NotRe(_) => MatchOp::NotRegex,
             };
+            let name = self.string(m.name);
+            if let Some(lit) = self.invalid_literal(&m.value) {
+                let matcher = Matcher::with_invalid_utf8_value(op, name, lit.lossy())
+                    .ok_or_else(|| literals::regex_matcher_error(self.input, lit))?;
+                matchers.push(matcher);
+                continue;
+            }
             matchers.push(
-                Matcher::new(op, m.name, m.value).map_err(|e| bad(format!("parse error: {e}")))?,
+                Matcher::new(op, name, m.value).map_err(|e| bad(format!("parse error: {e}")))?,
             );
         }
         // Markers left by the pre-processor (see `preprocess`).

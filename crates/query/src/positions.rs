@@ -12,7 +12,19 @@ struct Site {
     pos: Pos,
     /// Positions of the top-level arguments inside the parentheses.
     args: Vec<Pos>,
+    /// Byte offsets of the call: where its name starts, each argument's text
+    /// (blanks trimmed) and just past its closing parenthesis.
+    span: CallSpan,
     used: bool,
+}
+
+/// Where a call and its arguments are in the query text, as byte offsets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallSpan {
+    pub start: usize,
+    pub args: Vec<std::ops::Range<usize>>,
+    /// Just past the closing parenthesis (the end of the text if it never closes).
+    pub end: usize,
 }
 
 #[derive(Debug, Default)]
@@ -42,10 +54,12 @@ impl CallSites {
                     }
                     let name = text[start..i].to_ascii_lowercase();
                     if let Some(open) = args_open_paren(text, i) {
+                        let (args, end) = arg_spans(text, open);
                         sites.push(Site {
                             name,
                             pos: pos_of(text, start),
-                            args: arg_starts(text, open),
+                            args: args.iter().map(|a| pos_of(text, a.start)).collect(),
+                            span: CallSpan { start, args, end },
                             used: false,
                         });
                     }
@@ -63,6 +77,15 @@ impl CallSites {
         let site = self.sites.iter_mut().find(|s| !s.used && s.name == name)?;
         site.used = true;
         Some((site.pos, site.args.clone()))
+    }
+
+    /// Every site named `name` (case-insensitive), used or not, in source order.
+    pub(crate) fn spans<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a CallSpan> + 'a {
+        let name = name.to_ascii_lowercase();
+        self.sites
+            .iter()
+            .filter(move |s| s.name == name)
+            .map(|s| &s.span)
     }
 }
 
@@ -94,13 +117,19 @@ fn args_open_paren(text: &str, from: usize) -> Option<usize> {
     (j < b.len() && b[j] == b'(').then_some(j)
 }
 
-/// Start positions of the top-level comma-separated arguments after `open`.
-fn arg_starts(text: &str, open: usize) -> Vec<Pos> {
+/// Byte ranges of the top-level comma-separated arguments after `open` (blanks
+/// trimmed), and the offset just past the closing parenthesis.
+fn arg_spans(text: &str, open: usize) -> (Vec<std::ops::Range<usize>>, usize) {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut depth = 0;
     let mut i = open + 1;
-    let mut arg_start = Some(skip_ws(b, i));
+    let mut arg_start = i;
+    let push = |from: usize, to: usize, out: &mut Vec<std::ops::Range<usize>>| {
+        let s = skip_ws(b, from);
+        let e = text[..to].trim_end().len().max(s);
+        out.push(s..e);
+    };
     while i < b.len() {
         match b[i] {
             b'"' | b'\'' | b'`' => {
@@ -119,21 +148,17 @@ fn arg_starts(text: &str, open: usize) -> Vec<Pos> {
             b')' if depth == 0 => break,
             b')' => depth -= 1,
             b',' if depth == 0 => {
-                if let Some(s) = arg_start.take() {
-                    out.push(pos_of(text, s));
-                }
-                arg_start = Some(skip_ws(b, i + 1));
+                push(arg_start, i, &mut out);
+                arg_start = i + 1;
             }
             _ => {}
         }
         i += 1;
     }
-    if let Some(s) = arg_start {
-        if s < i {
-            out.push(pos_of(text, s));
-        }
+    if skip_ws(b, arg_start) < i {
+        push(arg_start, i, &mut out);
     }
-    out
+    (out, (i + 1).min(b.len()))
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {

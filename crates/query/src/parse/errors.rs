@@ -10,6 +10,7 @@
 //! `unexpected end of input`). When nothing can be located the crate's message
 //! is kept as it is.
 
+use super::type_errors;
 use crate::ast::Pos;
 use crate::positions::{pos_of, CallSites};
 use crate::preprocess::skip_string;
@@ -42,6 +43,19 @@ fn locate(input: &str, msg: &str) -> Option<(Pos, String)> {
         }
         _ => {}
     }
+    // Our pre-processor's word for what follows `offset` or sits in `[…]`; where
+    // the token walk finds the mistake, it says it as Prometheus does.
+    if msg.ends_with(" in duration expression") {
+        if let Some((pos, found)) = first_unexpected(input) {
+            return Some((pos, format!("unexpected {found}")));
+        }
+    }
+    if let Some(found) = super::messages::locate(input, msg) {
+        return Some(found);
+    }
+    if let Some(found) = aggregation_type_error(input, msg) {
+        return Some(found);
+    }
     if msg.starts_with("unexpected end of input") {
         return Some((end, msg.into()));
     }
@@ -53,10 +67,17 @@ fn locate(input: &str, msg: &str) -> Option<(Pos, String)> {
         return Some((pos, format!("unknown function with name {name:?}")));
     }
     if let Some(token) = msg.strip_prefix("bad number or duration syntax: ") {
+        // Our pre-processor quotes the token, the crate does not.
+        let token = token.trim_matches('"');
         let off = find_token(input, token)?;
+        // Go's lexer has its own wording for the range of a selector.
+        let what = match input[..off].trim_end().ends_with('[') {
+            true => "duration",
+            false => "number or duration",
+        };
         return Some((
             pos_of(input, off),
-            format!("bad number or duration syntax: {token:?}"),
+            format!("bad {what} syntax: {:?}", go_lexed_prefix(token)),
         ));
     }
     // "expected type matrix in call to function 'rate', got vector" and
@@ -75,21 +96,79 @@ fn locate(input: &str, msg: &str) -> Option<(Pos, String)> {
         ));
     };
     // A type error: Prometheus names value types in full and points at the
-    // argument, which the message does not say unless there is only one.
+    // argument, which the message does not say.
     let got = after.strip_prefix(", got ")?;
-    let pos = if args.len() == 1 { args[0] } else { call };
+    let expected = expected.trim_end();
+    let pos = match args.len() {
+        1 => args[0],
+        _ => type_errors::call_argument(input, name, expected, got)
+            .map_or(call, |off| pos_of(input, off)),
+    };
     Some((
         pos,
         format!(
             "expected type {} in call to function {name:?}, got {}",
-            type_name(expected.trim_end()),
+            type_name(expected),
             type_name(got)
         ),
     ))
 }
 
+/// "expected type vector in aggregation expression, got matrix": Prometheus calls
+/// the first argument of `topk(k, v)` the "aggregation parameter".
+fn aggregation_type_error(input: &str, msg: &str) -> Option<(Pos, String)> {
+    let (expected, got) = msg
+        .strip_prefix("expected type ")?
+        .split_once(" in aggregation expression, got ")?;
+    let off = type_errors::aggregation_argument(input, expected, got)?;
+    let role = if expected == "vector" {
+        "expression"
+    } else {
+        "parameter"
+    };
+    Some((
+        pos_of(input, off),
+        format!(
+            "expected type {} in aggregation {role}, got {}",
+            type_name(expected),
+            type_name(got)
+        ),
+    ))
+}
+
+/// How much of a malformed number or duration Go's lexer has read when it gives
+/// up, which is what Prometheus quotes: the digits of `5x`, but all of `5mx`
+/// (a complete duration, then one character too many).
+fn go_lexed_prefix(token: &str) -> &str {
+    let b = token.as_bytes();
+    let digits_from = |i: usize| i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let units = |i: usize, allowed: &[u8]| match b.get(i) {
+        Some(c) if allowed.contains(c) => Some(i + 1 + usize::from(b.get(i + 1) == Some(&b's'))),
+        _ => None,
+    };
+    let mut i = digits_from(0);
+    if i == 0 || i == b.len() || !b[i].is_ascii_alphabetic() {
+        return token;
+    }
+    let Some(mut i2) = units(i, b"smhdwy") else {
+        return &token[..i];
+    };
+    loop {
+        i = digits_from(i2);
+        if i == i2 {
+            break;
+        }
+        match units(i, b"smhdw") {
+            Some(next) => i2 = next,
+            None => return &token[..i],
+        }
+    }
+    let end = i2 + token[i2..].chars().next().map_or(0, char::len_utf8);
+    &token[..end]
+}
+
 /// Prometheus' name for a value type the parser crate calls `matrix`/`vector`.
-fn type_name(crate_name: &str) -> &str {
+pub(super) fn type_name(crate_name: &str) -> &str {
     match crate_name {
         "matrix" => "range vector",
         "vector" => "instant vector",
@@ -128,7 +207,7 @@ fn find_token(input: &str, token: &str) -> Option<usize> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Number,
     Duration,
     String,
@@ -144,13 +223,13 @@ enum Kind {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Token {
-    kind: Kind,
-    start: usize,
-    end: usize,
+pub(super) struct Token {
+    pub(super) kind: Kind,
+    pub(super) start: usize,
+    pub(super) end: usize,
 }
 
-const AGGREGATIONS: &[&str] = &[
+pub(super) const AGGREGATIONS: &[&str] = &[
     "sum",
     "avg",
     "count",
@@ -184,13 +263,19 @@ const SYMBOL_OPERATORS: &[&str] = &[
 ];
 
 /// Splits `input` into tokens; whitespace and comments are dropped.
-fn tokens(input: &str) -> Vec<Token> {
+pub(super) fn tokens(input: &str) -> Vec<Token> {
     let b = input.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    let mut in_brackets = false;
     while i < b.len() {
         let c = b[i];
         let start = i;
+        match c {
+            b'[' => in_brackets = true,
+            b']' => in_brackets = false,
+            _ => {}
+        }
         let kind = match c {
             c if c.is_ascii_whitespace() => {
                 i += 1;
@@ -217,6 +302,11 @@ fn tokens(input: &str) -> Vec<Token> {
                 } else {
                     Kind::Number
                 }
+            }
+            // Inside `[…]` a colon separates a subquery's range and step.
+            b':' if in_brackets => {
+                i += 1;
+                Kind::Punct
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c == b':' => {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':')
@@ -266,6 +356,8 @@ enum Paren {
     Call,
     /// `(expr)`.
     Group,
+    /// `sum(`, `topk(`: like a call; `grouped` when `by`/`without` came first.
+    Aggregation { grouped: bool },
 }
 
 /// The first token that cannot follow what came before it, as a position and a
@@ -278,9 +370,12 @@ fn first_unexpected(input: &str) -> Option<(Pos, String)> {
     let text = |t: &Token| &input[t.start..t.end];
     let mut parens: Vec<Paren> = Vec::new();
     let mut want_operand = true;
+    // Right after the `)` of an aggregation without `by`/`without` before it.
+    let mut grouping_allowed = false;
     let mut i = 0;
     while i < toks.len() {
         let t = toks[i];
+        let after_aggregation = std::mem::take(&mut grouping_allowed);
         let next = toks.get(i + 1);
         let next_is = |s: &str| next.is_some_and(|n| text(n) == s);
         let bad = || Some((pos_of(input, t.start), describe_token(input, &t)));
@@ -313,14 +408,17 @@ fn first_unexpected(input: &str) -> Option<(Pos, String)> {
                         };
                     }
                     if toks.get(j).is_none_or(|n| text(n) != "(") {
-                        return bad_at(input, &toks, j);
+                        return in_context(bad_at(input, &toks, j), "in aggregation");
                     }
-                    parens.push(Paren::Call);
+                    parens.push(Paren::Aggregation { grouped: j > i + 1 });
                     i = j;
                 }
                 (Kind::Punct, "(") => parens.push(Paren::Group),
                 (Kind::Punct, "{") => {
-                    i = skip_group(input, &toks, i)? - 1;
+                    i = match label_matchers(input, &toks, i) {
+                        Ok(end) => end - 1,
+                        Err(found) => return Some(found),
+                    };
                     want_operand = false;
                 }
                 // Binary-operator modifiers: `== bool`, `+ on(a) group_left(b)`.
@@ -337,12 +435,19 @@ fn first_unexpected(input: &str) -> Option<(Pos, String)> {
                 (Kind::Operator, _) => want_operand = true,
                 (Kind::Punct, "[") => i = skip_group(input, &toks, i)? - 1,
                 (Kind::Punct, "{") if toks[i - 1].kind == Kind::Identifier => {
-                    i = skip_group(input, &toks, i)? - 1
+                    i = match label_matchers(input, &toks, i) {
+                        Ok(end) => end - 1,
+                        Err(found) => return Some(found),
+                    };
                 }
                 (Kind::Punct, ")") => {
-                    parens.pop()?;
+                    grouping_allowed = parens.pop()? == Paren::Aggregation { grouped: false };
                 }
-                (Kind::Punct, ",") if parens.last() == Some(&Paren::Call) => want_operand = true,
+                (Kind::Punct, ",")
+                    if matches!(parens.last(), Some(Paren::Call | Paren::Aggregation { .. })) =>
+                {
+                    want_operand = true
+                }
                 (Kind::Keyword, "offset") => {
                     i += usize::from(next_is("-"));
                     match toks.get(i + 1) {
@@ -351,16 +456,21 @@ fn first_unexpected(input: &str) -> Option<(Pos, String)> {
                         Some(n) if &input[n.start..n.end] == "(" => {
                             i = skip_group(input, &toks, i + 1)? - 1
                         }
-                        _ => return bad_at(input, &toks, i + 1),
+                        _ => {
+                            let found = bad_at(input, &toks, i + 1);
+                            return in_context(found, "in offset, expected duration");
+                        }
                     }
                 }
                 (Kind::Keyword, "anchored" | "smoothed") => {}
+                (Kind::Keyword, "by" | "without") if !after_aggregation => return bad(),
                 (Kind::Keyword, "by" | "without") => match skip_group(input, &toks, i + 1) {
                     Some(j) => i = j - 1,
                     None => return grouping_without_paren(input, &toks, i + 1),
                 },
                 (Kind::Punct, "@") => {
                     i += 1;
+                    i += usize::from(toks.get(i).is_some_and(|n| matches!(text(n), "-" | "+")));
                     match toks.get(i) {
                         Some(n) if n.kind == Kind::Number => {}
                         Some(n)
@@ -368,7 +478,9 @@ fn first_unexpected(input: &str) -> Option<(Pos, String)> {
                         {
                             i += 2
                         }
-                        _ => return bad_at(input, &toks, i),
+                        _ => {
+                            return in_context(bad_at(input, &toks, i), "in @, expected timestamp")
+                        }
                     }
                 }
                 _ => return bad(),
@@ -405,6 +517,89 @@ fn bad_at(input: &str, toks: &[Token], i: usize) -> Option<(Pos, String)> {
     })
 }
 
+/// `found` with the grammar rule Prometheus names after it.
+fn in_context(found: Option<(Pos, String)>, context: &str) -> Option<(Pos, String)> {
+    found.map(|(pos, what)| (pos, format!("{what} {context}")))
+}
+
+/// Checks the label matchers of the `{` at `open`: `name op "value"` separated by
+/// commas. Returns the index past the `}`, or the first misplaced token worded
+/// like Prometheus after "unexpected " (its lexer reads every word inside braces
+/// as an identifier).
+fn label_matchers(input: &str, toks: &[Token], open: usize) -> Result<usize, (Pos, String)> {
+    let text = |j: usize| &input[toks[j].start..toks[j].end];
+    let is_word = |j: usize| {
+        matches!(
+            toks[j].kind,
+            Kind::Identifier | Kind::Keyword | Kind::Aggregation | Kind::Operator
+        ) && text(j).starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+    };
+    let unexpected = |j: usize, expected: &str| -> (Pos, String) {
+        let what = if is_word(j) {
+            format!("identifier {:?}", text(j))
+        } else {
+            describe_token(input, &toks[j])
+        };
+        let found = format!("{what} in label matching, expected {expected}");
+        (pos_of(input, toks[j].start), found)
+    };
+    // A character Go's lexer does not accept inside braces at all.
+    let stray = |j: usize| -> (Pos, String) {
+        let c = text(j).chars().next().unwrap_or(' ');
+        (
+            pos_of(input, toks[j].start),
+            format!("character inside braces: {c:?}"),
+        )
+    };
+    let lexable = |j: usize| {
+        is_word(j)
+            || toks[j].kind == Kind::String
+            || matches!(text(j), "=" | "!=" | "=~" | "!~" | "," | "}")
+    };
+    // End of input inside the braces is the crate's own message.
+    let end = || Ok(toks.len() + 1);
+    let mut j = open + 1;
+    loop {
+        let Some(_) = toks.get(j) else { return end() };
+        match text(j) {
+            "}" => return Ok(j + 1),
+            _ if !lexable(j) => return Err(stray(j)),
+            _ if is_word(j) || toks[j].kind == Kind::String => {}
+            _ => return Err(unexpected(j, "identifier or \"}\"")),
+        }
+        j += 1;
+        let Some(_) = toks.get(j) else { return end() };
+        match text(j) {
+            "=" | "!=" | "=~" | "!~" => {}
+            // A quoted metric name alone (Prometheus 3.x): `{"name"}`.
+            "," | "}" if toks[j - 1].kind == Kind::String => {
+                if text(j) == "}" {
+                    return Ok(j + 1);
+                }
+                j += 1;
+                continue;
+            }
+            _ if !lexable(j) => return Err(stray(j)),
+            _ => return Err(unexpected(j, "label matching operator")),
+        }
+        j += 1;
+        let Some(_) = toks.get(j) else { return end() };
+        match toks[j].kind {
+            Kind::String => {}
+            _ if !lexable(j) => return Err(stray(j)),
+            _ => return Err(unexpected(j, "string")),
+        }
+        j += 1;
+        let Some(_) = toks.get(j) else { return end() };
+        match text(j) {
+            "," => j += 1,
+            "}" => return Ok(j + 1),
+            _ if !lexable(j) => return Err(stray(j)),
+            _ => return Err(unexpected(j, "\",\" or \"}\"")),
+        }
+    }
+}
+
 /// `by`/`without` not followed by a label list, worded like Prometheus.
 fn grouping_without_paren(input: &str, toks: &[Token], i: usize) -> Option<(Pos, String)> {
     let (pos, found) = bad_at(input, toks, i)?;
@@ -412,7 +607,7 @@ fn grouping_without_paren(input: &str, toks: &[Token], i: usize) -> Option<(Pos,
 }
 
 /// How Prometheus' parser names a token in "unexpected …".
-fn describe_token(input: &str, t: &Token) -> String {
+pub(super) fn describe_token(input: &str, t: &Token) -> String {
     let text = &input[t.start..t.end];
     match t.kind {
         Kind::Number => format!("number {text:?}"),
@@ -546,20 +741,87 @@ mod tests {
         }
     }
 
+    /// Grammar errors inside label matchers, groupings and modifiers, through the
+    /// parser crate, with Prometheus 2.42's texts.
+    #[test]
+    fn misplaced_tokens_are_named_in_their_context() {
+        for (query, want) in [
+            (
+                "x{a b}",
+                "1:5: parse error: unexpected identifier \"b\" in label matching, expected label matching operator",
+            ),
+            (
+                "x{a=\"b\" c=\"d\"}",
+                "1:9: parse error: unexpected identifier \"c\" in label matching, expected \",\" or \"}\"",
+            ),
+            (
+                "x{=a}",
+                "1:3: parse error: unexpected \"=\" in label matching, expected identifier or \"}\"",
+            ),
+            (
+                "x{a=}",
+                "1:5: parse error: unexpected \"}\" in label matching, expected string",
+            ),
+            ("sum(x) by (a) by (b)", "1:15: parse error: unexpected <by>"),
+            ("rate(x[5m]) by (a)", "1:13: parse error: unexpected <by>"),
+            (
+                "sum by (a) x",
+                "1:12: parse error: unexpected identifier \"x\" in aggregation",
+            ),
+            (
+                "x @",
+                "1:4: parse error: unexpected end of input in @, expected timestamp",
+            ),
+            (
+                "x offset foo",
+                "1:10: parse error: unexpected identifier \"foo\" in offset, expected duration",
+            ),
+            (
+                "x[5m] offset -",
+                "1:15: parse error: unexpected end of input in offset, expected duration",
+            ),
+        ] {
+            let err = crate::parse_query(query).unwrap_err();
+            assert_eq!(err, crate::QueryError::BadData(want.into()), "{query}");
+        }
+    }
+
     /// Where we know the position but not Prometheus' exact wording.
     #[test]
     fn other_messages_get_a_position() {
-        assert_eq!(
-            describe("x[5x]", "bad number or duration syntax: 5x"),
-            "1:3: parse error: bad number or duration syntax: \"5x\""
-        );
-        // Which argument has the wrong type is known only for one-argument calls.
+        // Prometheus 2.42's texts.
+        for (query, token, want) in [
+            (
+                "x[5x]",
+                "\"5x\"",
+                "1:3: parse error: bad duration syntax: \"5\"",
+            ),
+            (
+                "x[5mx]",
+                "\"5mx\"",
+                "1:3: parse error: bad duration syntax: \"5mx\"",
+            ),
+            (
+                "1a",
+                "1a",
+                "1:1: parse error: bad number or duration syntax: \"1\"",
+            ),
+            (
+                "x[5m:5x]",
+                "\"5x\"",
+                "1:6: parse error: bad number or duration syntax: \"5\"",
+            ),
+        ] {
+            let msg = format!("bad number or duration syntax: {token}");
+            assert_eq!(describe(query, &msg), want, "{query}");
+        }
+        // Which argument has the wrong type is found by re-parsing the arguments.
         assert_eq!(
             describe(
                 "  round(x, y)",
                 "expected type scalar in call to function 'round', got vector"
             ),
-            "1:3: parse error: expected type scalar in call to function \"round\", got instant vector"
+            "1:12: parse error: expected type scalar in call to function \"round\", got instant vector"
         );
         // Multi-line queries count lines.
         assert_eq!(
