@@ -3,7 +3,6 @@
 //! samples ([`Buffer`]) and native histogram samples (`crate::histograms`); the kinds
 //! differ only in what [`Buffered`] says about them.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -65,7 +64,7 @@ impl<T: Buffered> ShardedBuffer<T> {
     }
 
     fn shard(&self, id: SeriesId) -> &Shard<T> {
-        &self.shards[(id as usize) % SHARDS]
+        &self.shards[shard_of(id)]
     }
 
     pub(crate) fn add(&self, id: SeriesId, new: &[T]) {
@@ -77,17 +76,30 @@ impl<T: Buffered> ShardedBuffer<T> {
     /// [`ShardedBuffer::add`] for a whole batch, locking each shard once rather than
     /// once per series (an append request carries hundreds of series).
     pub(crate) fn add_batch(&self, batch: &[(SeriesId, &[T])]) {
-        let mut order: Vec<(usize, usize)> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, (id, _))| ((*id as usize) % SHARDS, i))
-            .collect();
-        // Stable, so a series given twice keeps its samples in batch order.
-        order.sort_by_key(|&(shard, _)| shard);
+        // Counting sort of the entries by shard: stable, so a series given twice keeps
+        // its samples in batch order.
+        let mut starts = [0usize; SHARDS + 1];
+        for (id, _) in batch {
+            starts[shard_of(*id) + 1] += 1;
+        }
+        for s in 1..=SHARDS {
+            starts[s] += starts[s - 1];
+        }
+        let mut next = starts;
+        let mut order = vec![0usize; batch.len()];
+        for (i, (id, _)) in batch.iter().enumerate() {
+            let slot = &mut next[shard_of(*id)];
+            order[*slot] = i;
+            *slot += 1;
+        }
         let mut added = 0;
-        for run in order.chunk_by(|a, b| a.0 == b.0) {
-            let mut shard = self.shards[run[0].0].lock();
-            for &(_, i) in run {
+        for s in 0..SHARDS {
+            let run = &order[starts[s]..starts[s + 1]];
+            if run.is_empty() {
+                continue;
+            }
+            let mut shard = self.shards[s].lock();
+            for &i in run {
                 let (id, new) = batch[i];
                 added += add_to_shard(&mut shard, id, new);
             }
@@ -111,13 +123,16 @@ impl<T: Buffered> ShardedBuffer<T> {
     }
 
     /// Moves everything out, leaving the buffer empty; each series sorted and resolved.
+    /// The shard maps keep their capacity: the next interval buffers about as many
+    /// series, and regrowing every map from empty after each flush cost rehashing.
     pub(crate) fn take(&self) -> Frozen<T> {
-        let mut series = HashMap::new();
+        let mut series = Vec::new();
         for shard in self.shards.iter() {
-            series.extend(std::mem::take(&mut *shard.lock()));
+            series.extend(shard.lock().drain());
         }
         self.bytes.store(0, Ordering::Relaxed);
-        for v in series.values_mut() {
+        series.sort_unstable_by_key(|(id, _)| *id);
+        for (_, v) in &mut series {
             T::sort_and_resolve(v);
         }
         Frozen { series }
@@ -126,6 +141,10 @@ impl<T: Buffered> ShardedBuffer<T> {
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
+}
+
+fn shard_of(id: SeriesId) -> usize {
+    (id % SHARDS as SeriesId) as usize
 }
 
 /// Appends one series' samples to its shard; returns the bytes this added.
@@ -145,20 +164,26 @@ fn add_to_shard<T: Buffered>(
 
 /// A buffer being written to parts: read-only, each series sorted and resolved.
 pub(crate) struct Frozen<T> {
-    pub series: HashMap<SeriesId, Vec<T>>,
+    /// By ascending id, the order parts are written in (so a flush needs no sort and
+    /// no hash map is built only to be iterated once).
+    pub series: Vec<(SeriesId, Vec<T>)>,
 }
 
 impl<T> Default for Frozen<T> {
     fn default() -> Self {
-        Frozen {
-            series: HashMap::new(),
-        }
+        Frozen { series: Vec::new() }
     }
 }
 
 impl<T: Buffered> Frozen<T> {
+    /// One series' samples, if it has any.
+    pub(crate) fn get(&self, id: SeriesId) -> Option<&[T]> {
+        let i = self.series.binary_search_by_key(&id, |(s, _)| *s).ok()?;
+        Some(&self.series[i].1)
+    }
+
     pub(crate) fn collect(&self, id: SeriesId, start: i64, end: i64, out: &mut Vec<T>) {
-        if let Some(v) = self.series.get(&id) {
+        if let Some(v) = self.get(id) {
             let lo = v.partition_point(|s| s.timestamp() < start);
             let hi = v.partition_point(|s| s.timestamp() <= end);
             out.extend_from_slice(&v[lo..hi.max(lo)]);
@@ -181,8 +206,8 @@ mod tests {
         assert_eq!(got.len(), 2);
         let frozen = b.take();
         assert_eq!(
-            frozen.series[&7],
-            vec![Sample::new(1, 1.0), Sample::new(3, 2.0)]
+            frozen.get(7),
+            Some(&[Sample::new(1, 1.0), Sample::new(3, 2.0)][..])
         );
         assert_eq!(b.bytes(), 0);
         let mut got = Vec::new();
@@ -190,6 +215,23 @@ mod tests {
         assert!(got.is_empty());
         frozen.collect(7, 2, 10, &mut got);
         assert_eq!(got, vec![Sample::new(3, 2.0)]);
+    }
+
+    #[test]
+    fn frozen_series_come_out_by_ascending_id() {
+        let b = Buffer::new();
+        // 130 and 2 share a shard, as do 65 and 1.
+        for id in [130, 65, 2, 1, 64] {
+            b.add(id, &[Sample::new(id as i64, 1.0)]);
+        }
+        let frozen = b.take();
+        let ids: Vec<SeriesId> = frozen.series.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![1, 2, 64, 65, 130]);
+        assert_eq!(frozen.get(65), Some(&[Sample::new(65, 1.0)][..]));
+        assert_eq!(frozen.get(3), None);
+        // The emptied buffer takes new samples as before.
+        b.add(2, &[Sample::new(9, 1.0)]);
+        assert_eq!(b.take().get(2), Some(&[Sample::new(9, 1.0)][..]));
     }
 
     #[test]

@@ -56,7 +56,7 @@ mod tests {
         b.collect(3, 3, 9, &mut got);
         assert_eq!(got.len(), 2);
         let frozen = b.take();
-        assert_eq!(frozen.series[&3], vec![h(2, 1.0), h(5, 4.0)]);
+        assert_eq!(frozen.get(3), Some(&[h(2, 1.0), h(5, 4.0)][..]));
         assert_eq!(b.bytes(), 0);
         let mut got = Vec::new();
         frozen.collect(3, 3, 9, &mut got);
