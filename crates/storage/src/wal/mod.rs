@@ -33,6 +33,11 @@ pub(crate) use record::{SeriesEntry, WalRecord};
 const MAX_SEGMENT_BYTES: u64 = 64 << 20;
 /// Upper bound for one record; larger appends are rejected before they reach the log.
 pub(crate) const MAX_RECORD_BYTES: usize = 256 << 20;
+/// zstd's fastest regular mode: no Huffman coding of literals. Every append compresses
+/// its record, and on one scrape's record (~940 series) this took about a fifth less
+/// CPU than level 1 for ~9% more bytes; WAL segments live only until the next flush,
+/// so CPU matters more than their size. Records of any level decode alike.
+const WAL_ZSTD_LEVEL: i32 = -1;
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}.wal"))
@@ -176,7 +181,7 @@ impl Wal {
                 segment_bytes: 0,
                 written: 0,
                 segment_series: SegmentSeries::default(),
-                compressor: zstd::bulk::Compressor::new(1).map_err(io_err(dir))?,
+                compressor: zstd::bulk::Compressor::new(WAL_ZSTD_LEVEL).map_err(io_err(dir))?,
                 raw: Vec::new(),
                 frame: Vec::new(),
                 newly_defined: Vec::new(),
