@@ -9,7 +9,7 @@ use std::time::Duration;
 use tidemark_model::{Labels, Matcher, Sample, Tenant};
 
 use crate::engine::Engine;
-use crate::index::{day_file, IndexOpenReport, POSTINGS_DIR};
+use crate::index::{day_file, CompactPolicy, IndexOpenReport, POSTINGS_DIR};
 use crate::time::{self, Day};
 use crate::{FsyncPolicy, SeriesRef, StorageOptions};
 
@@ -187,4 +187,52 @@ fn files_of_days_without_parts_are_removed() {
     let e = open(dir.path());
     assert!(!postings_file(dir.path(), far).exists());
     assert_eq!(report(&e).days_loaded, 2);
+}
+
+/// Copies a data directory as a crash would leave it (minus the lock file).
+fn crash_image(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            crash_image(&e.path(), &dest);
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_crash_after_persisting_series_whose_samples_were_lost_hides_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = tempfile::tempdir().unwrap();
+    let now = time::now_ms();
+    {
+        let e = open(dir.path());
+        append(&e, &[("__name__", "up"), ("job", "flushed")], now);
+        e.flush().unwrap();
+        append(&e, &[("__name__", "up"), ("job", "lost")], now);
+        // The file now lists the series of job="lost", whose only sample is in the WAL.
+        e.index.compact(CompactPolicy::Changed).unwrap();
+        e.registry.sync().unwrap();
+        crash_image(dir.path(), image.path());
+    }
+    // An unsynced WAL tail lost in the crash.
+    for f in std::fs::read_dir(image.path().join("wal")).unwrap() {
+        let f = f.unwrap();
+        if f.file_name() != "checkpoint" {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+    }
+    let e = open(image.path());
+    let r = report(&e);
+    assert_eq!((r.days_loaded, r.series_dropped), (1, 1), "{r:?}");
+    assert!(series(&e, &job("lost")).is_empty());
+    assert_eq!(series(&e, &job("flushed")).len(), 1);
+    // New series never reuse the hidden series' id.
+    append(&e, &[("__name__", "up"), ("job", "new")], now);
+    assert_eq!(series(&e, &job("new")).len(), 1);
+    assert!(series(&e, &job("lost")).is_empty());
+    assert_eq!(series(&e, &[Matcher::equal("__name__", "up")]).len(), 2);
 }
