@@ -7,41 +7,45 @@
 use std::fmt::Write as _;
 
 use tidemark_model::{FloatHistogram, Labels};
+
+use super::go_float::write_value;
 use tidemark_query::{FPoint, HPoint, InstantSample, RangeSeries, Value};
 
 /// Writes a millisecond timestamp as Prometheus does (integer part, then `.ddd` if non-zero).
 pub fn write_timestamp(out: &mut String, t_ms: i64) {
-    let (sign, abs) = if t_ms < 0 {
-        ("-", t_ms.unsigned_abs())
-    } else {
-        ("", t_ms as u64)
-    };
-    let secs = abs / 1000;
-    let frac = abs % 1000;
-    if frac == 0 {
-        let _ = write!(out, "{sign}{secs}");
-    } else {
-        let _ = write!(out, "{sign}{secs}.{frac:03}");
+    if t_ms < 0 {
+        out.push('-');
+    }
+    let abs = t_ms.unsigned_abs();
+    let mut buf = itoa::Buffer::new();
+    out.push_str(buf.format(abs / 1000));
+    let frac = (abs % 1000) as u32;
+    if frac != 0 {
+        out.push('.');
+        for digit in [frac / 100, frac / 10 % 10, frac % 10] {
+            out.push(char::from(b'0' + digit as u8));
+        }
     }
 }
 
 /// Formats a sample value like Go's `FormatFloat(v, 'f', -1, 64)`.
 pub fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v == f64::INFINITY {
-        "+Inf".to_string()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_string()
-    } else {
-        // Rust's Display is the shortest round-tripping digits without an exponent, as Go's 'f', -1.
-        format!("{v}")
-    }
+    let mut out = String::new();
+    write_value(&mut out, v);
+    out
 }
 
+/// A JSON string literal, escaped exactly as serde_json does.
 fn write_str(out: &mut String, s: &str) {
-    // serde_json's string escaping cannot fail for &str.
-    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string()));
+    let needs_escape = s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+    if needs_escape {
+        // serde_json's string escaping cannot fail for &str.
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string()));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
 }
 
 /// `{"name":"value",...}` in label order.
@@ -62,7 +66,7 @@ fn write_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t);
     out.push_str(",\"");
-    out.push_str(&format_value(v));
+    write_value(out, v);
     out.push_str("\"]");
 }
 
@@ -271,9 +275,24 @@ pub fn write_query_data(out: &mut String, value: &Value) {
     out.push('}');
 }
 
+/// A guess at the rendered size, so the body is not re-allocated as it grows.
+fn estimated_len(value: &Value) -> usize {
+    const PER_POINT: usize = 24;
+    const PER_SERIES: usize = 160;
+    match value {
+        Value::Matrix(series) => series
+            .iter()
+            .map(|s| PER_SERIES + PER_POINT * (s.floats.len() + 8 * s.histograms.len()))
+            .sum::<usize>()
+            .saturating_add(256),
+        Value::Vector(samples) => PER_SERIES * samples.len() + 256,
+        _ => 256,
+    }
+}
+
 /// The whole success envelope of `/api/v1/query` and `/api/v1/query_range`.
 pub fn query_response(value: &Value, warnings: &[String], infos: &[String]) -> String {
-    let mut out = String::with_capacity(256);
+    let mut out = String::with_capacity(estimated_len(value));
     out.push_str("{\"status\":\"success\",\"data\":");
     write_query_data(&mut out, value);
     for (key, list) in [("warnings", warnings), ("infos", infos)] {
@@ -316,6 +335,24 @@ mod tests {
         assert_eq!(format_value(f64::INFINITY), "+Inf");
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
         assert_eq!(format_value(-2.5), "-2.5");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        for raw in [
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "tab\tnl\n",
+            "\u{1}ctl",
+            "ünïcode ☃",
+            "</script>",
+            "",
+        ] {
+            let mut s = String::new();
+            write_str(&mut s, raw);
+            assert_eq!(s, serde_json::to_string(raw).unwrap(), "{raw:?}");
+        }
     }
 
     #[test]
