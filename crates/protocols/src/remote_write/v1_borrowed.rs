@@ -218,6 +218,9 @@ fn parse_series<'a>(raw: &'a [u8], req: &mut WriteRequestBorrowed<'a>) -> Result
 }
 
 fn parse_label(raw: &[u8]) -> Result<LabelRef<'_>, DecodeError> {
+    if let Some(label) = parse_plain_label(raw) {
+        return Ok(label);
+    }
     let (mut name, mut value) = ("", "");
     let mut r = PbReader::new(raw);
     while r.has_remaining() {
@@ -235,6 +238,31 @@ fn parse_label(raw: &[u8]) -> Result<LabelRef<'_>, DecodeError> {
         }
     }
     Ok((name, value))
+}
+
+/// The encoding nearly every sender uses for a label: `name` (field 1) then `value`
+/// (field 2), each under 128 bytes, nothing else. Its four framing bytes (two keys, two
+/// one-byte lengths) are ASCII, so the message is valid UTF-8 exactly when both strings
+/// are, and one UTF-8 check of the whole message replaces two field-by-field parses.
+/// Anything else, including invalid UTF-8, is `None` and goes the general way, which
+/// decides acceptance and errors.
+fn parse_plain_label(raw: &[u8]) -> Option<LabelRef<'_>> {
+    const NAME_KEY: u8 = 1 << 3 | 2;
+    const VALUE_KEY: u8 = 2 << 3 | 2;
+    let [NAME_KEY, name_len, rest @ ..] = raw else {
+        return None;
+    };
+    let name_len = usize::from(*name_len);
+    let [VALUE_KEY, value_len, value @ ..] = rest.get(name_len..)? else {
+        return None;
+    };
+    if name_len >= 0x80 || *value_len >= 0x80 || value.len() != usize::from(*value_len) {
+        return None;
+    }
+    let text = std::str::from_utf8(raw).ok()?;
+    // Both ranges start and end next to an ASCII framing byte or at the end: char
+    // boundaries, so the slicing cannot fail.
+    Some((&text[2..2 + name_len], &text[4 + name_len..]))
 }
 
 fn parse_sample(raw: &[u8]) -> Result<Sample, DecodeError> {
@@ -393,6 +421,43 @@ mod tests {
             assert!(via_borrowed(&raw).is_err());
             assert_eq!(via_borrowed(&raw), via_prost(&raw));
         }
+    }
+
+    #[test]
+    fn labels_off_the_plain_layout_decode_like_prost() {
+        let long = "v".repeat(200); // a two-byte length
+        let ok = request(vec![(
+            vec![
+                label("__name__", "m"),
+                label("é_name", "välue ✓"),
+                label("long", &long),
+                label("z", ""),
+            ],
+            vec![(1, 1.0)],
+        )]);
+        assert_eq!(via_borrowed(&ok), via_prost(&ok));
+        let got = via_borrowed(&ok).unwrap();
+        assert_eq!(got.series[0].labels.get("long"), Some(long.as_str()));
+        assert_eq!(got.series[0].labels.get("é_name"), Some("välue ✓"));
+        // Value first, then name: not the plain layout, same result.
+        let swapped = {
+            let mut l = Vec::new();
+            l.extend_from_slice(&[0x12, 1, b'v', 0x0a, 1, b'n']);
+            let mut ts = vec![0x0a, l.len() as u8];
+            ts.extend_from_slice(&l);
+            ts.extend_from_slice(&[0x12, 11, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 1]);
+            let mut req = vec![0x0a, ts.len() as u8];
+            req.extend_from_slice(&ts);
+            req
+        };
+        assert_eq!(via_borrowed(&swapped), via_prost(&swapped));
+        assert!(via_borrowed(&swapped).is_err(), "no __name__");
+        // Invalid UTF-8 in a plain-layout label fails as prost fails.
+        let mut bad = request(vec![(vec![label("__name__", "mx")], vec![(1, 1.0)])]);
+        let at = bad.iter().rposition(|&b| b == b'x').unwrap();
+        bad[at] = 0xff;
+        assert_eq!(via_borrowed(&bad), via_prost(&bad));
+        assert!(via_borrowed(&bad).is_err());
     }
 
     #[test]
