@@ -1,8 +1,8 @@
 //! Timestamp codecs: the integer-sequence codecs, chosen per block.
 //!
 //! A fixed scrape interval becomes `Linear` (first timestamp + interval, ~8 bytes
-//! for the whole block); jittered intervals usually pick `DeltaOfDelta` (one byte
-//! per sample before zstd); irregular ones `Delta`.
+//! for the whole block); jittered intervals usually become bit-packed offsets from a
+//! fitted grid (0-3 ms of jitter: 2 bits a sample); irregular ones varints.
 
 use super::intseq::{decode_ints, encode_ints, IntSeqCodec};
 use super::varint::ByteReader;
