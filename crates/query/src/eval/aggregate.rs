@@ -19,7 +19,7 @@ use crate::functions::over_time::quantile;
 use crate::value::QueryError;
 
 /// Running state of one output group.
-struct Group {
+pub(super) struct Group {
     labels: Labels,
     drop_name: bool,
     count: f64,
@@ -143,8 +143,13 @@ impl Evaluator<'_> {
     /// Memoized per series for the whole query (see [`super::series_keys`]).
     fn group_ids(&self, a: &AggregateExpr, input: &[Elem]) -> Vec<u32> {
         let series: Vec<&Arc<Labels>> = input.iter().map(|e| &e.labels).collect();
+        self.group_ids_of(a, &series)
+    }
+
+    /// [`Evaluator::group_ids`] of label sets.
+    pub(super) fn group_ids_of(&self, a: &AggregateExpr, series: &[&Arc<Labels>]) -> Vec<u32> {
         let grouping = a.grouping.as_ref();
-        self.series_keys.ids(site_of(a), &series, |labels, sig| {
+        self.series_keys.ids(site_of(a), series, |labels, sig| {
             push_group_signature(sig, labels, grouping)
         })
     }
@@ -284,7 +289,7 @@ impl<'g> GroupIndex<'g> {
 
 /// The output labels of the group `labels` falls into. Built only when a group is
 /// first seen: doing it for every element dominated aggregation cost.
-fn group_labels(labels: &Labels, grouping: Option<&Grouping>) -> Labels {
+pub(super) fn group_labels(labels: &Labels, grouping: Option<&Grouping>) -> Labels {
     match grouping {
         Some(Grouping {
             without: false,
@@ -298,7 +303,7 @@ fn group_labels(labels: &Labels, grouping: Option<&Grouping>) -> Labels {
     }
 }
 
-fn new_group(labels: Labels) -> Group {
+pub(super) fn new_group(labels: Labels) -> Group {
     Group {
         labels,
         drop_name: false,
@@ -358,27 +363,31 @@ fn group_fold(input: Vec<Elem>, ids: &[u32], grouping: Option<&Grouping>, op: Ag
             }
             continue;
         }
-        let f = e.f;
-        let first = g.count == 0.0;
-        g.count += 1.0;
-        match op {
-            AggOp::Sum | AggOp::Avg if first => g.value = f,
-            AggOp::Sum => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
-            AggOp::Avg => avg_add(g, f),
-            // NaN is replaced by any value, so it only survives if all are NaN.
-            AggOp::Min if first || g.value > f || g.value.is_nan() => g.value = f,
-            AggOp::Max if first || g.value < f || g.value.is_nan() => g.value = f,
-            AggOp::Stddev | AggOp::Stdvar => {
-                // Welford's online variance.
-                let delta = f - g.mean;
-                g.mean += delta / g.count;
-                g.value += delta * (f - g.mean);
-            }
-            AggOp::Count | AggOp::Group => {}
-            _ => {}
-        }
+        fold_float(g, op, e.f);
     }
     index.groups
+}
+
+/// Adds float member `f` to group `g` of streaming operator `op`.
+pub(super) fn fold_float(g: &mut Group, op: AggOp, f: f64) {
+    let first = g.count == 0.0;
+    g.count += 1.0;
+    match op {
+        AggOp::Sum | AggOp::Avg if first => g.value = f,
+        AggOp::Sum => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
+        AggOp::Avg => avg_add(g, f),
+        // NaN is replaced by any value, so it only survives if all are NaN.
+        AggOp::Min if first || g.value > f || g.value.is_nan() => g.value = f,
+        AggOp::Max if first || g.value < f || g.value.is_nan() => g.value = f,
+        AggOp::Stddev | AggOp::Stdvar => {
+            // Welford's online variance.
+            let delta = f - g.mean;
+            g.mean += delta / g.count;
+            g.value += delta * (f - g.mean);
+        }
+        AggOp::Count | AggOp::Group => {}
+        _ => {}
+    }
 }
 
 /// Prometheus' `avg`: a compensated sum divided at the end, switching to an
@@ -400,7 +409,7 @@ fn avg_add(g: &mut Group, f: f64) {
     (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
 }
 
-fn finish(op: AggOp, g: &Group) -> f64 {
+pub(super) fn finish(op: AggOp, g: &Group) -> f64 {
     match op {
         AggOp::Sum => {
             if g.value.is_infinite() {

@@ -13,7 +13,7 @@ use crate::functions::{self, RangeWindow};
 use crate::value::QueryError;
 
 /// Range functions whose result still measures the input metric.
-fn range_fn_keeps_name(name: &str) -> bool {
+pub(super) fn range_fn_keeps_name(name: &str) -> bool {
     matches!(name, "last_over_time" | "first_over_time")
 }
 
@@ -467,7 +467,7 @@ impl Evaluator<'_> {
         let mut out = Vec::with_capacity(m.series.len());
         for s in &m.series {
             let window = (m.range_start, m.range_end, m.mode);
-            if let Some(e) = self.range_call_series(c, kernel, s, window, t, &scalars, pos)? {
+            if let Some(e) = self.range_call_series(c, kernel, s, window, t, &scalars, pos, true)? {
                 out.push(e);
             }
         }
@@ -477,6 +477,8 @@ impl Evaluator<'_> {
     /// Range function `c` (float kernel `kernel`) over one series' window
     /// `(range_start, range_end]` cut with `mode`, at evaluation time `t`;
     /// `matrix_pos` is where the range argument starts (for annotations).
+    /// `check_name`: whether to look at the metric name for the "might not be a
+    /// counter" info (a caller going through one series' windows does it once).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn range_call_series(
         &self,
@@ -487,6 +489,7 @@ impl Evaluator<'_> {
         t: i64,
         scalars: &[f64],
         matrix_pos: crate::ast::Pos,
+        check_name: bool,
     ) -> Result<Option<Elem>, QueryError> {
         let drop_name = s.drop_name || !range_fn_keeps_name(&c.func);
         let outcome = self.histogram_range_call(
@@ -516,8 +519,9 @@ impl Evaluator<'_> {
         };
         let counter_fn = matches!(c.func.as_str(), "rate" | "increase");
         if counter_fn && !s.points.is_empty() {
-            if let Some(i) =
-                functions::annotations::possible_non_counter_info(s.labels.metric_name())
+            if let Some(i) = check_name
+                .then(|| functions::annotations::possible_non_counter_info(s.labels.metric_name()))
+                .flatten()
             {
                 self.info(i, arg_pos(c, 0));
             }

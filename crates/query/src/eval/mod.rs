@@ -18,6 +18,8 @@ mod selectors;
 mod series_keys;
 mod series_major;
 #[cfg(test)]
+mod series_major_tests;
+#[cfg(test)]
 mod start_timestamp_tests;
 mod stats_decoding;
 mod subquery;
@@ -268,7 +270,12 @@ impl<'a> Evaluator<'a> {
             Expr::MatrixSelector(ms) => Ok(StepValue::Matrix(self.matrix_selector(ms, t)?)),
             Expr::Subquery(sq) => Ok(StepValue::Matrix(self.subquery(sq, t)?)),
             Expr::Binary(b) => self.binary(b, t),
-            Expr::Aggregate(a) => self.aggregate(a, t),
+            Expr::Aggregate(a) => {
+                if let Some(v) = self.precomputed(e, t) {
+                    return Ok(StepValue::Vector(v));
+                }
+                self.aggregate(a, t)
+            }
             Expr::Call(c) => {
                 if let Some(v) = self.precomputed(e, t) {
                     return Ok(StepValue::Vector(v));

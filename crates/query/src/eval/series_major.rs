@@ -14,13 +14,14 @@
 //! annotations are identical; a node that is not precomputed (or a step that finds
 //! nothing here) simply takes the step-major path.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
+use tidemark_model::Labels;
 
-use super::{Elem, Evaluator};
-use crate::ast::{Call, Expr, MatrixSelector, VectorSelector};
+use super::{aggregate, Elem, Evaluator, SeriesData};
+use crate::ast::{AggOp, AggregateExpr, Call, Expr, MatrixSelector, Pos, VectorSelector};
 use crate::functions;
 use crate::value::QueryError;
 
@@ -100,11 +101,34 @@ fn range_call(c: &Call) -> Option<RangeCall<'_>> {
     })
 }
 
+/// A streaming aggregation over a leaf, folded straight from the leaf's values.
+fn fusable_aggregate(a: &AggregateExpr) -> bool {
+    let streaming = matches!(
+        a.op,
+        AggOp::Sum
+            | AggOp::Avg
+            | AggOp::Count
+            | AggOp::Min
+            | AggOp::Max
+            | AggOp::Group
+            | AggOp::Stddev
+            | AggOp::Stdvar
+    );
+    streaming
+        && a.param.is_none()
+        && match a.expr.unparen() {
+            Expr::VectorSelector(_) => true,
+            Expr::Call(c) => range_call(c).is_some(),
+            _ => false,
+        }
+}
+
 /// The nodes of `e` evaluated at the query's own steps that can be precomputed.
 fn collect<'x>(e: &'x Expr, out: &mut Vec<&'x Expr>) {
     match e {
         Expr::VectorSelector(_) => out.push(e),
         Expr::Call(c) if range_call(c).is_some() => out.push(e),
+        Expr::Aggregate(a) if fusable_aggregate(a) => out.push(e),
         // Evaluated at other times than the steps (subquery inner steps, info's
         // reference times) or read without `eval` (timestamp of a selector).
         Expr::Subquery(_) | Expr::MatrixSelector(_) => {}
@@ -118,6 +142,24 @@ fn collect<'x>(e: &'x Expr, out: &mut Vec<&'x Expr>) {
         Expr::Aggregate(a) => collect(&a.expr, out),
         Expr::Number(_) | Expr::String(_) => {}
     }
+}
+
+/// A leaf node prepared for one block: what to evaluate per series and step.
+struct Leaf<'x> {
+    kind: LeafKind<'x>,
+    /// Selector reference time (`@`, `offset` applied) per step.
+    ref_times: Vec<i64>,
+    /// The selector node id whose series the leaf reads.
+    selector_id: usize,
+}
+
+enum LeafKind<'x> {
+    Selector(&'x VectorSelector),
+    RangeCall {
+        rc: RangeCall<'x>,
+        range_ms: i64,
+        pos: Pos,
+    },
 }
 
 impl Evaluator<'_> {
@@ -137,112 +179,225 @@ impl Evaluator<'_> {
         collect(ast, &mut nodes);
         for node in nodes {
             self.check_alive()?;
-            let pieces = match node {
-                Expr::VectorSelector(vs) => self.selector_pieces(vs, steps),
-                Expr::Call(c) => match range_call(c) {
-                    Some(rc) => self.range_call_pieces(&rc, steps),
-                    None => continue,
-                },
-                _ => continue,
-            };
             // An error is left for the step-major path to report as it always has.
-            let Ok(per_step) = pieces else { continue };
+            let (node, per_step) = match node {
+                Expr::Aggregate(a) => match self.fused_aggregate(a, steps) {
+                    Ok(Some(v)) => (node, v),
+                    // Histograms in the input: precompute the input alone.
+                    Ok(None) => match self.leaf_pieces(a.expr.unparen(), steps) {
+                        Ok(v) => (a.expr.unparen(), v),
+                        Err(_) => continue,
+                    },
+                    Err(_) => continue,
+                },
+                _ => match self.leaf_pieces(node, steps) {
+                    Ok(v) => (node, v),
+                    Err(_) => continue,
+                },
+            };
             let slots = per_step.into_iter().map(|p| Mutex::new(Some(p))).collect();
             block.nodes.insert(node_id(node), slots);
         }
         Ok(block)
     }
 
-    /// Instant selector `vs` at each of `steps`, in pieces of series.
-    fn selector_pieces(
+    /// Prepares leaf `node` (a selector or a [`RangeCall`]) for `steps`,
+    /// reporting the annotations the step-major path reports once per call.
+    fn leaf<'x>(&self, node: &'x Expr, steps: &[i64]) -> Result<Leaf<'x>, QueryError> {
+        let ref_times_of = |vs: &VectorSelector| -> Result<Vec<i64>, QueryError> {
+            steps.iter().map(|&t| self.selector_time(vs, t)).collect()
+        };
+        match node {
+            Expr::VectorSelector(vs) => Ok(Leaf {
+                kind: LeafKind::Selector(vs),
+                ref_times: ref_times_of(vs)?,
+                selector_id: vs.id,
+            }),
+            Expr::Call(c) => {
+                let rc = range_call(c).ok_or_else(|| not_a_leaf())?;
+                let ms = rc.matrix;
+                super::calls::check_range_mode(&c.func, ms.mode)?;
+                if c.func == "quantile_over_time" {
+                    if let Some(w) = rc
+                        .scalars
+                        .first()
+                        .and_then(|q| functions::annotations::invalid_quantile_warning(*q))
+                    {
+                        self.warn(w, super::calls::arg_pos(c, 0));
+                    }
+                }
+                Ok(Leaf {
+                    ref_times: ref_times_of(&ms.vs)?,
+                    selector_id: ms.vs.id,
+                    kind: LeafKind::RangeCall {
+                        range_ms: self.duration_ms(&ms.range)?,
+                        pos: super::calls::arg_pos(c, rc.matrix_arg),
+                        rc,
+                    },
+                })
+            }
+            _ => Err(not_a_leaf()),
+        }
+    }
+
+    /// Leaf `leaf` for series `s` at each step of the block: `emit(step index, element)`.
+    fn leaf_series(
         &self,
-        vs: &VectorSelector,
+        leaf: &Leaf<'_>,
+        s: &SeriesData,
         steps: &[i64],
-    ) -> Result<Vec<Vec<Vec<Elem>>>, QueryError> {
-        let ref_times: Vec<i64> = steps
-            .iter()
-            .map(|&t| self.selector_time(vs, t))
-            .collect::<Result<_, _>>()?;
-        let series = self.series_of(vs.id);
-        let chunks = for_each_chunk(series, steps.len(), |chunk, per_step| {
-            for s in chunk {
-                for (i, &ref_t) in ref_times.iter().enumerate() {
+        mut emit: impl FnMut(usize, Elem),
+    ) -> Result<(), QueryError> {
+        match &leaf.kind {
+            LeafKind::Selector(vs) => {
+                for (i, &ref_t) in leaf.ref_times.iter().enumerate() {
                     if let Some((e, _)) = self.sample_at(vs, s, ref_t) {
-                        per_step[i].push(e);
+                        emit(i, e);
                     }
                 }
             }
-            Ok(())
+            LeafKind::RangeCall { rc, range_ms, pos } => {
+                let mode = rc.matrix.mode;
+                // The metric name annotation depends on the series only.
+                let mut name_checked = false;
+                for (i, (&t, &ref_t)) in steps.iter().zip(&leaf.ref_times).enumerate() {
+                    let range_start = ref_t - range_ms;
+                    let Some(w) = self.series_window(s, mode, range_start, ref_t) else {
+                        continue;
+                    };
+                    let window = (range_start, ref_t, mode);
+                    let (c, check_name) = (rc.call, !name_checked);
+                    name_checked |= !w.points.is_empty() && w.hpoints.is_empty();
+                    if let Some(e) = self.range_call_series(
+                        c,
+                        rc.kernel,
+                        &w,
+                        window,
+                        t,
+                        &rc.scalars,
+                        *pos,
+                        check_name,
+                    )? {
+                        emit(i, e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaf `node` at each of `steps`, in pieces of series.
+    fn leaf_pieces(&self, node: &Expr, steps: &[i64]) -> Result<Vec<Vec<Vec<Elem>>>, QueryError> {
+        let leaf = self.leaf(node, steps)?;
+        let series = self.series_of(leaf.selector_id);
+        let chunks = for_each_chunk(series, |chunk| {
+            let mut per_step: Vec<Vec<Elem>> = (0..steps.len())
+                .map(|_| Vec::with_capacity(chunk.len()))
+                .collect();
+            for s in chunk {
+                self.leaf_series(&leaf, s, steps, |i, e| per_step[i].push(e))?;
+            }
+            Ok(per_step)
         })?;
         Ok(transpose(chunks, steps.len()))
     }
 
-    /// Range function call `rc` at each of `steps`, in pieces of series.
-    fn range_call_pieces(
+    /// Streaming aggregation `a` of a float-only leaf at each of `steps`, folded
+    /// from the leaf's values without building its vectors: per step, members are
+    /// added in series order, exactly as the step-major path adds them. `None`
+    /// when the leaf's series hold histograms (left to the step-major path).
+    fn fused_aggregate(
         &self,
-        rc: &RangeCall<'_>,
+        a: &AggregateExpr,
         steps: &[i64],
-    ) -> Result<Vec<Vec<Vec<Elem>>>, QueryError> {
-        let c = rc.call;
-        let ms = rc.matrix;
-        super::calls::check_range_mode(&c.func, ms.mode)?;
-        if c.func == "quantile_over_time" {
-            if let Some(w) = rc
-                .scalars
-                .first()
-                .and_then(|q| functions::annotations::invalid_quantile_warning(*q))
-            {
-                self.warn(w, super::calls::arg_pos(c, 0));
-            }
+    ) -> Result<Option<Vec<Vec<Vec<Elem>>>>, QueryError> {
+        let leaf = self.leaf(a.expr.unparen(), steps)?;
+        let series = self.series_of(leaf.selector_id);
+        if series.iter().any(|s| !s.hpoints.is_empty()) {
+            return Ok(None);
         }
-        let range = self.duration_ms(&ms.range)?;
-        let ref_times: Vec<i64> = steps
-            .iter()
-            .map(|&t| self.selector_time(&ms.vs, t))
-            .collect::<Result<_, _>>()?;
-        let pos = super::calls::arg_pos(c, rc.matrix_arg);
-        let series = self.series_of(ms.vs.id);
-        let chunks = for_each_chunk(series, steps.len(), |chunk, per_step| {
-            for s in chunk {
-                for (i, (&t, &ref_t)) in steps.iter().zip(&ref_times).enumerate() {
-                    let range_start = ref_t - range;
-                    let Some(w) = self.series_window(s, ms.mode, range_start, ref_t) else {
-                        continue;
-                    };
-                    let window = (range_start, ref_t, ms.mode);
-                    if let Some(e) =
-                        self.range_call_series(c, rc.kernel, &w, window, t, &rc.scalars, pos)?
-                    {
-                        per_step[i].push(e);
+        let labels: Vec<&Arc<Labels>> = series.iter().map(|s| &s.labels).collect();
+        let ids = self.group_ids_of(a, &labels);
+        let n_groups = ids.iter().map(|&id| id as usize + 1).max().unwrap_or(0);
+        let mut group_labels: Vec<Option<Arc<Labels>>> = vec![None; n_groups];
+        for (s, &id) in series.iter().zip(&ids) {
+            group_labels[id as usize].get_or_insert_with(|| {
+                Arc::new(aggregate::group_labels(&s.labels, a.grouping.as_ref()))
+            });
+        }
+        // Values per series and step (row-major by series), NaN-boxed presence apart.
+        let n = steps.len();
+        let chunks = for_each_chunk(series, |chunk| {
+            let mut values = vec![0.0; chunk.len() * n];
+            let mut present = vec![false; chunk.len() * n];
+            let mut drop_name = false;
+            let mut histogram = false;
+            for (row, s) in chunk.iter().enumerate() {
+                self.leaf_series(&leaf, s, steps, |i, e| {
+                    values[row * n + i] = e.f;
+                    present[row * n + i] = true;
+                    drop_name |= e.drop_name;
+                    histogram |= e.h.is_some();
+                })?;
+            }
+            Ok((values, present, drop_name, histogram))
+        })?;
+        if chunks.iter().any(|c| c.3) {
+            return Ok(None);
+        }
+        let drop_name = chunks.iter().any(|c| c.2);
+        let per_step: Vec<Vec<Vec<Elem>>> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let mut slots = vec![usize::MAX; n_groups];
+                let mut groups: Vec<(usize, aggregate::Group)> = Vec::new();
+                let mut row_ids = ids.iter();
+                for (values, present, _, _) in &chunks {
+                    let rows = values.len() / n.max(1);
+                    for row in 0..rows {
+                        let id = *row_ids.next().expect("one id per series") as usize;
+                        if !present[row * n + i] {
+                            continue;
+                        }
+                        if slots[id] == usize::MAX {
+                            slots[id] = groups.len();
+                            groups.push((id, aggregate::new_group(Labels::empty())));
+                        }
+                        aggregate::fold_float(&mut groups[slots[id]].1, a.op, values[row * n + i]);
                     }
                 }
-            }
-            Ok(())
-        })?;
-        Ok(transpose(chunks, steps.len()))
+                let out = groups
+                    .into_iter()
+                    .map(|(id, g)| Elem {
+                        labels: group_labels[id].clone().expect("labels of a seen group"),
+                        f: aggregate::finish(a.op, &g),
+                        h: None,
+                        drop_name,
+                    })
+                    .collect();
+                vec![out]
+            })
+            .collect();
+        Ok(Some(per_step))
     }
 }
 
-/// Runs `f` over chunks of `series` (in parallel when there are enough), each
-/// filling one vector per step; returns the chunks' outputs in series order.
-fn for_each_chunk<S: Sync>(
+fn not_a_leaf() -> QueryError {
+    QueryError::Internal("series-major evaluation of a non-leaf node".into())
+}
+
+/// Runs `f` over chunks of `series` (in parallel when there are enough);
+/// returns the chunks' outputs in series order.
+fn for_each_chunk<S: Sync, T: Send>(
     series: &[S],
-    steps: usize,
-    f: impl Fn(&[S], &mut [Vec<Elem>]) -> Result<(), QueryError> + Sync,
-) -> Result<Vec<Vec<Vec<Elem>>>, QueryError> {
+    f: impl Fn(&[S]) -> Result<T, QueryError> + Sync,
+) -> Result<Vec<T>, QueryError> {
     let tasks = rayon::current_num_threads().max(1) * 4;
     let chunk = series.len().div_ceil(tasks).max(MIN_SERIES_PER_TASK);
-    let run = |chunk: &[S]| {
-        let mut per_step: Vec<Vec<Elem>> = (0..steps)
-            .map(|_| Vec::with_capacity(chunk.len()))
-            .collect();
-        f(chunk, &mut per_step)?;
-        Ok(per_step)
-    };
     if series.len() <= chunk {
-        return Ok(vec![run(series)?]);
+        return Ok(vec![f(series)?]);
     }
-    series.par_chunks(chunk).map(run).collect()
+    series.par_chunks(chunk).map(&f).collect()
 }
 
 /// `[chunk][step]` to `[step][chunk]`, moving the vectors.

@@ -1,0 +1,189 @@
+//! Range queries (evaluated series-major where possible) must equal instant
+//! queries at each step (always step-major): values bit for bit, labels, and the
+//! union of the annotations.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tidemark_model::{Labels, Matcher, Sample, STALE_NAN};
+
+use crate::{Engine, QueryError, Queryable, SelectedSeries, Value};
+
+/// Enough series for several parallel chunks, enough steps for several blocks.
+const SERIES: usize = 300;
+const STEPS: i64 = 150;
+const STEP_MS: i64 = 10_000;
+
+struct Mem(Vec<SelectedSeries>);
+
+impl Queryable for Mem {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<SelectedSeries>, QueryError> {
+        Ok(self
+            .0
+            .iter()
+            .filter(|s| {
+                matchers
+                    .iter()
+                    .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
+            })
+            .map(|s| SelectedSeries {
+                labels: s.labels.clone(),
+                floats: s
+                    .floats
+                    .iter()
+                    .filter(|x| x.timestamp >= start && x.timestamp <= end)
+                    .copied()
+                    .collect(),
+                ..SelectedSeries::default()
+            })
+            .filter(|s| !s.floats.is_empty())
+            .collect())
+    }
+}
+
+/// Counters with resets, gaps and stale markers, and gauges, on jittered scrapes.
+fn fleet() -> Mem {
+    let mut out = Vec::new();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for i in 0..SERIES {
+        let labels = |name: &str| {
+            Labels::from_pairs([
+                ("__name__", name.to_string()),
+                ("i", i.to_string()),
+                ("grp", (i % 7).to_string()),
+            ])
+        };
+        let mut counter = Vec::new();
+        let mut gauge = Vec::new();
+        let mut value = 0.0;
+        let mut t = (next() % 15_000) as i64;
+        while t < STEPS * STEP_MS {
+            let r = next();
+            if r % 97 == 0 {
+                value = 0.0; // counter reset
+            }
+            value += (r % 1000) as f64 / 10.0;
+            if r % 89 == 0 {
+                counter.push(Sample::new(t, STALE_NAN));
+            } else if r % 23 != 0 {
+                counter.push(Sample::new(t, value));
+            }
+            gauge.push(Sample::new(t, (r % 5000) as f64 - 2500.0));
+            // Mostly 15 s apart, sometimes a long gap.
+            t += if r % 61 == 0 { 400_000 } else { 15_000 };
+        }
+        out.push(SelectedSeries {
+            labels: labels("c_total"),
+            floats: counter,
+            ..SelectedSeries::default()
+        });
+        out.push(SelectedSeries {
+            labels: labels("g"),
+            floats: gauge,
+            ..SelectedSeries::default()
+        });
+    }
+    Mem(out)
+}
+
+type Points = BTreeMap<String, Vec<(i64, u64)>>;
+
+/// Canonical float bits (all NaNs alike) for exact comparison.
+fn bits(f: f64) -> u64 {
+    if f.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        f.to_bits()
+    }
+}
+
+fn from_range(db: &Mem, q: &str) -> (Points, BTreeSet<String>) {
+    let r = Engine::default()
+        .range_query(db, q, 0, (STEPS - 1) * STEP_MS, STEP_MS)
+        .unwrap_or_else(|e| panic!("{q}: {e}"));
+    let Value::Matrix(m) = r.value else {
+        panic!("{q}: not a matrix")
+    };
+    let points = m
+        .into_iter()
+        .map(|s| {
+            let pts = s.floats.iter().map(|p| (p.t, bits(p.f))).collect();
+            (s.labels.to_string(), pts)
+        })
+        .collect();
+    (points, r.warnings.into_iter().chain(r.infos).collect())
+}
+
+fn from_instants(db: &Mem, q: &str) -> (Points, BTreeSet<String>) {
+    let mut points: Points = BTreeMap::new();
+    let mut notes = BTreeSet::new();
+    for k in 0..STEPS {
+        let t = k * STEP_MS;
+        let r = Engine::default()
+            .instant_query(db, q, t)
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        match r.value {
+            Value::Vector(v) => {
+                for s in v {
+                    points
+                        .entry(s.labels.to_string())
+                        .or_default()
+                        .push((t, bits(s.f)));
+                }
+            }
+            Value::Scalar { v, .. } => points.entry("{}".into()).or_default().push((t, bits(v))),
+            other => panic!("{q}: unexpected {other:?}"),
+        }
+        notes.extend(r.warnings.into_iter().chain(r.infos));
+    }
+    (points, notes)
+}
+
+#[test]
+fn range_queries_equal_instant_queries_at_every_step() {
+    let db = fleet();
+    let queries = [
+        "c_total",
+        "g offset 1m",
+        "g @ 300",
+        "rate(c_total[1m])",
+        "irate(c_total[1m])",
+        "increase(c_total[2m] offset 30s)",
+        "rate(g[1m])",
+        "resets(c_total[5m])",
+        "quantile_over_time(0.5, g[1m])",
+        "predict_linear(g[2m], 60)",
+        "last_over_time(g[1m])",
+        "avg by(grp)(rate(c_total[1m]))",
+        "100 * (1 - avg by(grp)(rate(c_total[1m])))",
+        "sum(c_total)",
+        "sum by(grp)(rate(c_total[1m]) + rate(c_total[1m] offset 1m))",
+        "max by(grp)(max_over_time(g[3m]))",
+        "min without(i)(g)",
+        "stddev by(grp)(g)",
+        "stdvar(g)",
+        "group by(grp)(c_total)",
+        "count(count(g) by (grp))",
+        "sum by(i)(irate(c_total[30s]))",
+        "g / on(i, grp) c_total",
+        "sum(rate(c_total[1m])) / count(c_total)",
+        "rate(c_total[1m:20s])",
+    ];
+    for q in queries {
+        let (range, range_notes) = from_range(&db, q);
+        let (instants, instant_notes) = from_instants(&db, q);
+        assert!(!range.is_empty(), "{q}: empty result tests nothing");
+        assert_eq!(range, instants, "{q}: values differ");
+        assert_eq!(range_notes, instant_notes, "{q}: annotations differ");
+    }
+}
