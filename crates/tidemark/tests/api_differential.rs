@@ -11,32 +11,11 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::Duration;
-
-use common::{client, free_port, now_ms, peer_binary, series, Peer, Tidemark};
+use common::{client, now_ms, remote_write_to, series, start_prometheus, Tidemark};
 use serde_json::Value as Json;
 use tidemark_model::TimeSeries;
 
 const DAY_MS: i64 = 86_400_000;
-
-fn start_prometheus(dir: &std::path::Path) -> Option<Peer> {
-    let binary = peer_binary("prometheus")?;
-    let config = dir.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-    let port = free_port();
-    let mut cmd = Command::new(binary);
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver");
-    let mut peer = Peer::spawn("prometheus", cmd, port, &dir.join("prometheus.log"));
-    peer.wait_http_ok("/-/ready", Duration::from_secs(60));
-    Some(peer)
-}
 
 /// 3 jobs × 3 instances of two metrics, plus an info metric on some, over 30 minutes.
 fn data(end_ms: i64) -> Vec<TimeSeries> {
@@ -76,22 +55,6 @@ fn data(end_ms: i64) -> Vec<TimeSeries> {
     out
 }
 
-fn remote_write(base_url: &str, series: &[TimeSeries]) {
-    let resp = client()
-        .post(format!("{base_url}/api/v1/write"))
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "snappy")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .body(tidemark_protocols::remote_write::encode_v1(series))
-        .send()
-        .unwrap();
-    assert!(
-        resp.status().is_success(),
-        "{base_url}: {}",
-        resp.text().unwrap()
-    );
-}
-
 /// One request, as status and body with arrays sorted (neither API promises an order
 /// for series; sorting makes label lists comparable too).
 fn call(base_url: &str, path: &str, params: &[(&str, String)], post: bool) -> (u16, Json) {
@@ -124,14 +87,14 @@ fn comparable(status: u16, body: &Json) -> Json {
 #[test]
 fn series_labels_and_label_values_match_prometheus() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(prom) = start_prometheus(dir.path()) else {
+    let Some(prom) = start_prometheus(dir.path(), &[]) else {
         return;
     };
     let tm = Tidemark::start(&[]);
     let end_ms = now_ms() / 1000 * 1000 - 60_000;
     let written = data(end_ms);
-    remote_write(&prom.url(""), &written);
-    remote_write(&tm.url(""), &written);
+    remote_write_to(&prom.url(""), &written);
+    remote_write_to(&tm.url(""), &written);
 
     let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
     let covering = [

@@ -5,49 +5,11 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::Duration;
-
-use common::{client, free_port, now_ms, peer_binary, series, Peer, Tidemark};
+use common::{client, now_ms, remote_write_to, series, start_prometheus, Tidemark};
 use serde_json::Value as Json;
 
 const STEP_MS: i64 = 10_000;
 const SAMPLES: i64 = 60;
-
-fn start_prometheus(dir: &std::path::Path) -> Option<Peer> {
-    let binary = peer_binary("prometheus")?;
-    let config = dir.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-    let port = free_port();
-    let mut cmd = Command::new(binary);
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .arg("--web.enable-admin-api");
-    let mut peer = Peer::spawn("prometheus", cmd, port, &dir.join("prometheus.log"));
-    peer.wait_http_ok("/-/ready", Duration::from_secs(60));
-    Some(peer)
-}
-
-fn remote_write(base_url: &str, series: &[tidemark_model::TimeSeries]) {
-    let resp = client()
-        .post(format!("{base_url}/api/v1/write"))
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "snappy")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .body(tidemark_protocols::remote_write::encode_v1(series))
-        .send()
-        .unwrap();
-    assert!(
-        resp.status().is_success(),
-        "{base_url}: {}",
-        resp.text().unwrap()
-    );
-}
 
 fn delete(base_url: &str, params: &[(&str, String)]) -> (u16, String) {
     let resp = client()
@@ -91,7 +53,7 @@ fn raw_samples(base_url: &str, expr: &str, t_ms: i64) -> Vec<(String, Vec<i64>)>
 #[test]
 fn delete_series_with_and_without_a_time_range() {
     let dir = tempfile::tempdir().unwrap();
-    let prom = start_prometheus(dir.path());
+    let prom = start_prometheus(dir.path(), &["--web.enable-admin-api"]);
     let mut tm = Tidemark::start(&[]);
     let t_end = now_ms() / 1000 * 1000 - STEP_MS;
     let t0 = t_end - (SAMPLES - 1) * STEP_MS;
@@ -106,7 +68,7 @@ fn delete_series_with_and_without_a_time_range() {
         targets.push(p.url(""));
     }
     for base in &targets {
-        remote_write(base, &data);
+        remote_write_to(base, &data);
     }
 
     // Samples 10..=19 of del_a{i="0"} (both ends inclusive), and every del_a sample

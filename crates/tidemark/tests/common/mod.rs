@@ -257,6 +257,48 @@ pub fn peer_binary(name: &str) -> Option<PathBuf> {
     found
 }
 
+/// Starts Debian's `prometheus` (2.42) on a free loopback port, with its config and
+/// data under `dir`, the remote-write receiver on and `extra_args` (for example
+/// `--web.enable-admin-api`); waits until it is ready. `None` when it is not
+/// installed (see [`peer_binary`]).
+pub fn start_prometheus(dir: &Path, extra_args: &[&str]) -> Option<Peer> {
+    let binary = peer_binary("prometheus")?;
+    let config = dir.join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(binary);
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.enable-remote-write-receiver")
+        .args(extra_args);
+    let mut peer = Peer::spawn("prometheus", cmd, port, &dir.join("prometheus.log"));
+    peer.wait_http_ok("/-/ready", Duration::from_secs(60));
+    Some(peer)
+}
+
+/// Posts `series` as a remote write 1.0 body to `base_url` (Tidemark or a peer);
+/// asserts success.
+pub fn remote_write_to(base_url: &str, series: &[TimeSeries]) {
+    let resp = client()
+        .post(format!("{base_url}/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(tidemark_protocols::remote_write::encode_v1(series))
+        .send()
+        .unwrap();
+    let status = resp.status();
+    assert!(
+        status.is_success(),
+        "{base_url}: remote write {status}: {}",
+        resp.text().unwrap_or_default()
+    );
+}
+
 /// A peer process killed on drop.
 pub struct Peer {
     pub child: Child,
