@@ -40,28 +40,33 @@ impl Engine {
         // Data moves buffer → pending flush → part, and a part is published before its
         // pending flush is dropped. Looking in that same order (buffer first, parts
         // last) guarantees every sample is seen at least once while flushes run.
-        let series: Vec<(SeriesId, Arc<SeriesInfo>, Vec<Sample>)> = ids
+        let buffered: Vec<(SeriesId, Vec<Sample>)> = ids
             .into_iter()
-            .filter_map(|id| {
-                let info = self.registry.info(id)?;
-                let mut buffered = Vec::new();
-                self.buffer.collect(id, start, end, &mut buffered);
-                Some((id, info, buffered))
+            .map(|id| {
+                let mut samples = Vec::new();
+                self.buffer.collect(id, start, end, &mut samples);
+                (id, samples)
             })
             .collect();
         let pending: Vec<Arc<PendingFlush>> = self.pending.read().clone();
         let parts = self.partitions.parts_between(start, end);
-        let read = |(id, info, buffered): &(SeriesId, Arc<SeriesInfo>, Vec<Sample>)| {
-            let samples = self.read_samples(*id, start, end, buffered, &parts, &pending)?;
+        // Labels are decoded from the registry only for series that have samples.
+        let read = |(id, samples): (SeriesId, Vec<Sample>)| {
+            let samples = self.read_samples(id, start, end, samples, &parts, &pending)?;
+            if samples.is_empty() {
+                return Ok(None);
+            }
             Ok::<_, StorageError>(
-                (!samples.is_empty()).then(|| TimeSeries::new(info.labels.clone(), samples)),
+                self.registry
+                    .info(id)
+                    .map(|info| TimeSeries::new(owned_labels(info), samples)),
             )
         };
         let results: Result<Vec<Option<TimeSeries>>, StorageError> =
-            if series.len() >= PARALLEL_MIN_SERIES {
-                series.par_iter().map(read).collect()
+            if buffered.len() >= PARALLEL_MIN_SERIES {
+                buffered.into_par_iter().map(read).collect()
             } else {
-                series.iter().map(read).collect()
+                buffered.into_iter().map(read).collect()
             };
         let mut out: Vec<TimeSeries> = match results {
             Ok(v) => v.into_iter().flatten().collect(),
@@ -74,23 +79,30 @@ impl Engine {
         Ok(out)
     }
 
+    /// The series' samples in `[start, end]`: `buffered` (its in-memory samples) merged
+    /// with what parts and pending flushes hold, resolved, deduplicated and with
+    /// tombstones applied.
     fn read_samples(
         &self,
         id: SeriesId,
         start: i64,
         end: i64,
-        buffered: &[Sample],
+        buffered: Vec<Sample>,
         parts: &[Arc<Part>],
         pending: &[Arc<PendingFlush>],
     ) -> Result<Vec<Sample>, StorageError> {
-        let mut out = buffered.to_vec();
+        let mut out = buffered;
         for part in parts {
             part.read_series_cached(id, start, end, &self.block_cache, &mut out)?;
         }
         for p in pending {
             p.data.collect(id, start, end, &mut out);
         }
-        samples::sort_and_resolve(&mut out);
+        // One source (the common case: a merged part) is already in order.
+        let strictly_increasing = out.windows(2).all(|w| w[0].timestamp < w[1].timestamp);
+        if !strictly_increasing {
+            samples::sort_and_resolve(&mut out);
+        }
         samples::apply_dedup_interval(&mut out, self.dedup_interval_ms());
         samples::retain_range(&mut out, start, end);
         self.tombstones.apply(id, &mut out);
@@ -140,8 +152,8 @@ impl Engine {
     ) -> Result<Vec<Labels>, StorageError> {
         let mut out: Vec<Labels> = self
             .matching_labels(tenant, matcher_sets, start, end)?
-            .iter()
-            .map(|i| i.labels.clone())
+            .into_iter()
+            .map(owned_labels)
             .collect();
         out.sort();
         truncate(&mut out, limit);
@@ -190,6 +202,12 @@ impl Engine {
         truncate(&mut out, limit);
         Ok(out)
     }
+}
+
+/// The labels of a registry entry, moved out when the entry is not shared (the
+/// registry decodes a fresh one per call) instead of cloned.
+fn owned_labels(info: Arc<SeriesInfo>) -> Labels {
+    Arc::try_unwrap(info).map_or_else(|shared| shared.labels.clone(), |info| info.labels)
 }
 
 fn truncate<T>(v: &mut Vec<T>, limit: usize) {

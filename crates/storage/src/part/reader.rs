@@ -107,9 +107,7 @@ impl Part {
 
     /// Blocks of `series`, in time order.
     pub(crate) fn blocks_of(&self, series: SeriesId) -> &[BlockRef] {
-        let lo = self.index.partition_point(|b| b.series < series);
-        let hi = self.index.partition_point(|b| b.series <= series);
-        &self.index[lo..hi]
+        series_blocks(&self.index, series)
     }
 
     /// Appends the series' samples overlapping `[start, end]` (whole blocks, unfiltered) to `out`.
@@ -135,9 +133,9 @@ impl Part {
         Ok(())
     }
 
-    /// Like [`Part::read_series`], but serves blocks from `cache` when it holds them
-    /// and caches the blocks it has to read, so each block is read, checksummed and
-    /// decoded once while it stays cached.
+    /// Appends the series' samples in `[start, end]` to `out`, in time order. Blocks
+    /// come from `cache` when it holds them; the ones read are cached whole, so each
+    /// block is read, checksummed and decoded once while it stays cached.
     pub(crate) fn read_series_cached(
         &self,
         series: SeriesId,
@@ -159,7 +157,7 @@ impl Part {
                 offset: b.offset,
             };
             if let Some(block) = cache.get(&key) {
-                out.extend_from_slice(&block);
+                out.extend_from_slice(in_range(&block, start, end));
                 continue;
             }
             let (raw, ts, vals) = scratch.get_or_insert_with(Default::default);
@@ -169,7 +167,7 @@ impl Part {
                 .zip(vals.iter())
                 .map(|(&t, &v)| Sample::new(t, v))
                 .collect();
-            out.extend_from_slice(&block);
+            out.extend_from_slice(in_range(&block, start, end));
             cache.insert(key, block);
         }
         Ok(())
@@ -217,6 +215,26 @@ impl Part {
     }
 }
 
+/// The entries of `series` in an index sorted by series: one binary search for the
+/// first, then a short scan (a series has few blocks per part), so a lookup costs one
+/// walk down the index rather than two.
+fn series_blocks(index: &[BlockRef], series: SeriesId) -> &[BlockRef] {
+    let lo = index.partition_point(|b| b.series < series);
+    let len = index[lo..]
+        .iter()
+        .take_while(|b| b.series == series)
+        .count();
+    &index[lo..lo + len]
+}
+
+/// The part of a time-sorted block inside `[start, end]`: a cached block is shared,
+/// so only the samples a query can use are copied out of it.
+fn in_range(block: &[Sample], start: i64, end: i64) -> &[Sample] {
+    let lo = block.partition_point(|s| s.timestamp < start);
+    let hi = block.partition_point(|s| s.timestamp <= end).max(lo);
+    &block[lo..hi]
+}
+
 /// Native histogram blocks (sample kind 2).
 impl Part {
     /// Distinct series ids with histogram blocks in this part, ascending.
@@ -244,10 +262,8 @@ impl Part {
         if self.histogram_index.is_empty() || self.meta.max_ts < start || self.meta.min_ts > end {
             return Ok(());
         }
-        let lo = self.histogram_index.partition_point(|b| b.series < series);
-        let hi = self.histogram_index.partition_point(|b| b.series <= series);
         let mut raw = Vec::new();
-        for b in &self.histogram_index[lo..hi] {
+        for b in series_blocks(&self.histogram_index, series) {
             if b.max_ts < start || b.min_ts > end {
                 continue;
             }
@@ -275,5 +291,53 @@ impl Part {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_ref(series: SeriesId, min_ts: i64) -> BlockRef {
+        BlockRef {
+            series,
+            min_ts,
+            max_ts: min_ts + 10,
+            offset: 0,
+            len: 0,
+            count: 0,
+            crc: 0,
+            kind: 0,
+        }
+    }
+
+    #[test]
+    fn series_blocks_finds_every_block_of_a_series_and_no_other() {
+        let index: Vec<BlockRef> = [(1, 0), (3, 0), (3, 20), (3, 40), (7, 0)]
+            .into_iter()
+            .map(|(s, t)| block_ref(s, t))
+            .collect();
+        let of = |s| -> Vec<(SeriesId, i64)> {
+            series_blocks(&index, s)
+                .iter()
+                .map(|b| (b.series, b.min_ts))
+                .collect()
+        };
+        assert_eq!(of(1), vec![(1, 0)]);
+        assert_eq!(of(3), vec![(3, 0), (3, 20), (3, 40)]);
+        assert_eq!(of(7), vec![(7, 0)]);
+        assert!(of(0).is_empty() && of(2).is_empty() && of(8).is_empty());
+        assert!(series_blocks(&[], 1).is_empty());
+    }
+
+    #[test]
+    fn in_range_keeps_the_inclusive_window() {
+        let block: Vec<Sample> = (0..10).map(|t| Sample::new(t * 10, t as f64)).collect();
+        let ts = |s: &[Sample]| s.iter().map(|x| x.timestamp).collect::<Vec<_>>();
+        assert_eq!(ts(in_range(&block, 20, 40)), vec![20, 30, 40]);
+        assert_eq!(ts(in_range(&block, 15, 45)), vec![20, 30, 40]);
+        assert_eq!(ts(in_range(&block, -5, 0)), vec![0]);
+        assert!(in_range(&block, 91, 200).is_empty());
+        assert!(in_range(&block, 41, 39).is_empty(), "empty range");
     }
 }
