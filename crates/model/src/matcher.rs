@@ -323,10 +323,33 @@ fn translate_go_classes(p: &str) -> String {
                 in_class = false;
                 out.push(']');
             }
+            // Go reads a `{` that does not start `{n}`, `{n,}` or `{n,m}` as a literal
+            // (`a{b}`, `a{,2}`); the regex crate refuses it.
+            '{' if !in_class && !starts_repeat(chars.clone()) => out.push_str("\\{"),
             _ => out.push(c),
         }
     }
     out
+}
+
+/// Whether the text after a `{` is the rest of a repetition: `n}`, `n,}` or `n,m}`.
+fn starts_repeat(mut rest: impl Iterator<Item = char>) -> bool {
+    let mut digits = 0;
+    let mut c = rest.next();
+    while c.is_some_and(|d| d.is_ascii_digit()) {
+        digits += 1;
+        c = rest.next();
+    }
+    if digits == 0 {
+        return false;
+    }
+    if c == Some(',') {
+        c = rest.next();
+        while c.is_some_and(|d| d.is_ascii_digit()) {
+            c = rest.next();
+        }
+    }
+    c == Some('}')
 }
 
 #[cfg(test)]
@@ -348,6 +371,16 @@ mod tests {
         assert!(ne.matches(shown) && ne.matches("") && ne.matches_empty());
         assert_ne!(eq, Matcher::equal("l", shown));
         assert!(Matcher::with_invalid_utf8_value(MatchOp::Regex, "l", shown).is_none());
+    }
+
+    #[test]
+    fn braces_that_are_no_repetition_are_literal_as_in_go() {
+        assert!(m(MatchOp::Regex, "a{b}").matches("a{b}"));
+        assert!(m(MatchOp::Regex, "a{,2}").matches("a{,2}"));
+        assert!(m(MatchOp::Regex, "x{").matches("x{"));
+        assert!(m(MatchOp::Regex, "a{2}").matches("aa"));
+        assert!(m(MatchOp::Regex, "a{1,}b{0,1}").matches("aaab"));
+        assert!(m(MatchOp::Regex, "[{]").matches("{"));
     }
 
     #[test]
