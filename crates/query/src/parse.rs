@@ -37,6 +37,8 @@ pub fn parse_query(input: &str) -> Result<Expr, QueryError> {
         next_id: 0,
         rewritten,
         sites: CallSites::scan(input),
+        selector_starts: errors::selector_starts(input),
+        next_selector: 0,
         allow_empty_selector: false,
         trim_marks,
         next_comparison: 0,
@@ -74,6 +76,9 @@ struct Converter<'a> {
     sites: CallSites,
     /// Set while converting `info()`'s second argument.
     allow_empty_selector: bool,
+    /// Byte offsets where the query's vector selectors start, in source order.
+    selector_starts: Vec<usize>,
+    next_selector: usize,
     /// Which `<`/`>`-family operators were trim operators (see `trim_syntax`).
     trim_marks: Vec<bool>,
     next_comparison: usize,
@@ -271,10 +276,18 @@ impl Converter<'_> {
     }
 
     fn vector_selector(&mut self, vs: pp::VectorSelector) -> Result<VectorSelector, QueryError> {
+        // Selectors are converted in source order, so this is where this one starts.
+        let start = self.selector_starts.get(self.next_selector).copied();
+        self.next_selector += 1;
+        let at = |msg: &str| match start {
+            Some(off) => bad(format!(
+                "{}: parse error: {msg}",
+                crate::positions::pos_of(self.input, off)
+            )),
+            None => bad(format!("parse error: {msg}")),
+        };
         if !vs.matchers.or_matchers.is_empty() {
-            return Err(bad(
-                "parse error: \"or\" inside label matchers is not supported",
-            ));
+            return Err(at("\"or\" inside label matchers is not supported"));
         }
         let mut matchers = Vec::with_capacity(vs.matchers.matchers.len() + 1);
         if let Some(name) = &vs.name {
@@ -294,16 +307,14 @@ impl Converter<'_> {
                 matchers.push(matcher);
                 continue;
             }
-            matchers.push(
-                Matcher::new(op, name, m.value).map_err(|e| bad(format!("parse error: {e}")))?,
-            );
+            matchers.push(Matcher::new(op, name, m.value).map_err(|e| at(&e.to_string()))?);
         }
         // Markers left by the pre-processor (see `preprocess`).
         let smoothed = matchers.iter().any(|m| m.name == SMOOTHED_MARKER);
         matchers.retain(|m| m.name != SMOOTHED_MARKER && m.name != INFO_SELECTOR_MARKER);
         if !self.allow_empty_selector && matchers.iter().all(|m| m.matches_empty()) {
-            return Err(bad(
-                "parse error: vector selector must contain at least one non-empty matcher",
+            return Err(at(
+                "vector selector must contain at least one non-empty matcher",
             ));
         }
         Ok(VectorSelector {

@@ -43,9 +43,12 @@ fn locate(input: &str, msg: &str) -> Option<(Pos, String)> {
         }
         _ => {}
     }
-    // Our pre-processor's word for what follows `offset` or sits in `[…]`; where
-    // the token walk finds the mistake, it says it as Prometheus does.
-    if msg.ends_with(" in duration expression") {
+    // Our pre-processor's word for what follows `offset` or sits in `[…]`, and the
+    // lexer's inside braces: where the token walk finds the mistake, it says it as
+    // Prometheus does.
+    if msg.ends_with(" in duration expression")
+        || msg.starts_with("unexpected character inside braces")
+    {
         if let Some((pos, found)) = first_unexpected(input) {
             return Some((pos, format!("unexpected {found}")));
         }
@@ -345,6 +348,39 @@ pub(super) fn tokens(input: &str) -> Vec<Token> {
             start,
             end: i,
         });
+    }
+    out
+}
+
+/// Byte offsets where vector selectors start (a metric name, or a `{` without
+/// one), in source order: label lists of `by`, `on` and the like, function and
+/// aggregation names, and modifiers are left out.
+pub(super) fn selector_starts(input: &str) -> Vec<usize> {
+    let toks = tokens(input);
+    let text = |j: usize| &input[toks[j].start..toks[j].end];
+    let mut out = Vec::new();
+    let mut j = 0;
+    while j < toks.len() {
+        let next = toks.get(j + 1).map(|_| text(j + 1));
+        match toks[j].kind {
+            // A label list: skip it.
+            Kind::Keyword if next == Some("(") => {
+                j = skip_group(input, &toks, j + 1).unwrap_or(toks.len());
+                continue;
+            }
+            Kind::Identifier if matches!(next, Some("(")) => {}
+            Kind::Identifier if j > 0 && text(j - 1) == "@" => {}
+            Kind::Identifier => out.push(toks[j].start),
+            Kind::Punct if text(j) == "{" => {
+                if j == 0 || toks[j - 1].kind != Kind::Identifier {
+                    out.push(toks[j].start);
+                }
+                j = skip_group(input, &toks, j).unwrap_or(toks.len());
+                continue;
+            }
+            _ => {}
+        }
+        j += 1;
     }
     out
 }
@@ -735,10 +771,22 @@ mod tests {
                 "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector",
             ),
             ("x[5m", "1:5: parse error: unclosed left bracket"),
+            // Our converter's own errors point at their selector.
+            (
+                r#"1 + sum(x{a="b" or c="d"})"#,
+                "1:9: parse error: \"or\" inside label matchers is not supported",
+            ),
         ] {
             let err = crate::parse_query(query).unwrap_err();
             assert_eq!(err, crate::QueryError::BadData(want.into()), "{query}");
         }
+    }
+
+    #[test]
+    fn selectors_are_found_in_source_order() {
+        let q = r#"sum by (a) (rate(m{x="{"}[5m])) + on(b) group_left(c) {y="1"} @ start() + x offset 1m"#;
+        let starts: Vec<&str> = selector_starts(q).iter().map(|&s| &q[s..s + 2]).collect();
+        assert_eq!(starts, vec!["m{", "{y", "x "]);
     }
 
     /// Grammar errors inside label matchers, groupings and modifiers, through the
@@ -761,6 +809,10 @@ mod tests {
             (
                 "x{a=}",
                 "1:5: parse error: unexpected \"}\" in label matching, expected string",
+            ),
+            (
+                "x{a=1}",
+                "1:5: parse error: unexpected character inside braces: '1'",
             ),
             ("sum(x) by (a) by (b)", "1:15: parse error: unexpected <by>"),
             ("rate(x[5m]) by (a)", "1:13: parse error: unexpected <by>"),
