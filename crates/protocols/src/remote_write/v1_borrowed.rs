@@ -266,6 +266,9 @@ fn parse_plain_label(raw: &[u8]) -> Option<LabelRef<'_>> {
 }
 
 fn parse_sample(raw: &[u8]) -> Result<Sample, DecodeError> {
+    if let Some(sample) = parse_plain_sample(raw) {
+        return Ok(sample);
+    }
     let (mut value, mut timestamp) = (0.0, 0);
     let mut r = PbReader::new(raw);
     while r.has_remaining() {
@@ -283,6 +286,24 @@ fn parse_sample(raw: &[u8]) -> Result<Sample, DecodeError> {
         }
     }
     Ok(Sample::new(timestamp, value))
+}
+
+/// The layout senders use for a sample with a non-zero value and timestamp: `value`
+/// (field 1, 8 bytes) then `timestamp` (field 2, a varint that ends the message).
+/// Anything else is `None` and goes the general way.
+fn parse_plain_sample(raw: &[u8]) -> Option<Sample> {
+    const VALUE_KEY: u8 = 1 << 3 | 1;
+    const TIMESTAMP_KEY: u8 = 2 << 3;
+    let [VALUE_KEY, v0, v1, v2, v3, v4, v5, v6, v7, TIMESTAMP_KEY, timestamp @ ..] = raw else {
+        return None;
+    };
+    let mut r = PbReader::new(timestamp);
+    let timestamp = r.varint().ok()? as i64;
+    if r.has_remaining() {
+        return None;
+    }
+    let value = f64::from_bits(u64::from_le_bytes([*v0, *v1, *v2, *v3, *v4, *v5, *v6, *v7]));
+    Some(Sample::new(timestamp, value))
 }
 
 fn parse_metadata(raw: &[u8]) -> Result<MetricMetadata, DecodeError> {
@@ -458,6 +479,42 @@ mod tests {
         bad[at] = 0xff;
         assert_eq!(via_borrowed(&bad), via_prost(&bad));
         assert!(via_borrowed(&bad).is_err());
+    }
+
+    #[test]
+    fn samples_off_the_plain_layout_decode_like_prost() {
+        // Zero value and timestamp are omitted fields; -5 is a ten-byte varint.
+        let samples = vec![(0, 0.0), (-5, 1.5), (1_700_000_000_000, 2.0), (7, 0.0)];
+        let ok = request(vec![(vec![label("__name__", "m")], samples.clone())]);
+        assert_eq!(via_borrowed(&ok), via_prost(&ok));
+        let got: Vec<(i64, f64)> = via_borrowed(&ok).unwrap().series[0]
+            .samples
+            .iter()
+            .map(|s| (s.timestamp, s.value))
+            .collect();
+        assert_eq!(got, samples);
+        // Timestamp before value, and a value field repeated after the timestamp.
+        for sample in [
+            vec![0x10, 3, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f],
+            vec![
+                0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 3, 0x09, 0, 0, 0, 0, 0, 0, 0, 0x40,
+            ],
+        ] {
+            let label = [
+                0x0a, 8, b'_', b'_', b'n', b'a', b'm', b'e', b'_', b'_', 0x12, 1, b'm',
+            ];
+            let mut ts = vec![0x0a, label.len() as u8];
+            ts.extend_from_slice(&label);
+            ts.extend_from_slice(&[0x12, sample.len() as u8]);
+            ts.extend_from_slice(&sample);
+            let mut req = vec![0x0a, ts.len() as u8];
+            req.extend_from_slice(&ts);
+            assert_eq!(via_borrowed(&req), via_prost(&req), "{sample:?}");
+            assert_eq!(
+                via_borrowed(&req).unwrap().series[0].samples[0].timestamp,
+                3
+            );
+        }
     }
 
     #[test]
