@@ -30,7 +30,15 @@ pub struct DecimalBlock {
     pub exceptions: Vec<u32>,
 }
 
-/// The one formula both encoder and decoder use. `exponent` must be within ±[`MAX_EXPONENT`].
+/// Exact `10^k` for `k` ≤ [`MAX_EXPONENT`].
+#[inline]
+pub fn pow10(k: u32) -> f64 {
+    POW10[k as usize]
+}
+
+/// The one formula both encoder and decoder use (the block decoder hoists the
+/// exponent's sign and power out of its loop but performs the same single multiply
+/// or divide). `exponent` must be within ±[`MAX_EXPONENT`].
 #[inline(always)]
 pub fn decimal_to_f64(mantissa: i64, exponent: i32) -> f64 {
     if exponent < 0 {

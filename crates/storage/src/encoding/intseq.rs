@@ -321,8 +321,10 @@ pub fn decode_ints<T>(
         let base = r.ivarint(WHAT)?;
         let step = r.ivarint(WHAT)?;
         let (packed, width) = read_packed(r, dst.len())?;
+        // `move`: the running state lives in the closure, which `unpack` keeps in
+        // registers, not behind a reference into this frame.
         let mut point = base;
-        unpack(packed, width, dst, |offset| {
+        unpack(packed, width, dst, move |offset| {
             let x = point.wrapping_add(offset as i64);
             point = point.wrapping_add(step);
             map(x)
@@ -367,10 +369,11 @@ pub fn decode_ints<T>(
             let scale = read_scale(r)?;
             let min_step = r.ivarint(WHAT)?;
             let (packed, width) = read_packed(r, rest.len())?;
-            unpack(packed, width, rest, |step| {
+            let mut acc = x;
+            unpack(packed, width, rest, move |step| {
                 let step = (step as i64).wrapping_add(min_step);
-                x = x.wrapping_add(step.wrapping_mul(scale));
-                map(x)
+                acc = acc.wrapping_add(step.wrapping_mul(scale));
+                map(acc)
             });
         }
         IntSeqCodec::GridOffset | IntSeqCodec::PackedGridOffset => {

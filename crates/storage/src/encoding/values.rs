@@ -1,6 +1,6 @@
 //! Value codecs: picks, per block, the cheapest lossless representation.
 
-use super::decimal::{decimal_to_f64, to_decimal, DecimalBlock, MAX_EXPONENT};
+use super::decimal::{pow10, to_decimal, DecimalBlock, MAX_EXPONENT};
 use super::intseq::{decode_ints, encode_ints, IntSeqCodec};
 use super::varint::{put_ivarint, put_uvarint, ByteReader};
 use super::xor::{decode_xor, encode_xor};
@@ -92,7 +92,16 @@ fn decode_decimal(
     let codec = IntSeqCodec::from_id(r.u8("mantissa codec")?)?;
     let start = out.len();
     out.resize(start + n, 0.0);
-    decode_ints(codec, r, &mut out[start..], |m| decimal_to_f64(m, exponent))?;
+    // `decimal_to_f64` with the sign test and the table lookup out of the loop: the
+    // same multiply or divide, so the same bits.
+    let dst = &mut out[start..];
+    if exponent < 0 {
+        let divisor = pow10(exponent.unsigned_abs());
+        decode_ints(codec, r, dst, move |m| m as f64 / divisor)?;
+    } else {
+        let factor = pow10(exponent as u32);
+        decode_ints(codec, r, dst, move |m| m as f64 * factor)?;
+    }
     let exceptions = r.uvarint("exception count")?;
     if exceptions > n as u64 {
         return Err(EncodingError::Corrupt("more exceptions than values"));
