@@ -4,8 +4,9 @@
 //!
 //! If `<dir>` does not exist it is first filled with `series` node_exporter-like series
 //! (~10 labels each) of `points` samples 15 s apart, then closed cleanly. The directory
-//! is then opened three times; each open's wall time is printed, and the engine's
-//! own log line (on stderr) breaks it into phases.
+//! is then opened three times; each open's and close's wall time is printed, and the
+//! engine's own log line (on stderr) breaks the open into phases. After the first open
+//! a quarter more series are added, so the first close compacts the index.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -42,8 +43,17 @@ fn main() {
         let started = Instant::now();
         let storage = Storage::open(opts.clone()).expect("open");
         let opened = started.elapsed();
+        if round == 0 {
+            // Adds a day's worth of new series so the close has an index day to compact.
+            append_points(&storage, &labels(series, series + series / 4), 1);
+        }
+        let closing = Instant::now();
         storage.close().expect("close");
-        println!("open {round}: {:.3} s", opened.as_secs_f64());
+        println!(
+            "open {round}: {:.3} s, close {:.3} s",
+            opened.as_secs_f64(),
+            closing.elapsed().as_secs_f64()
+        );
     }
 }
 
@@ -69,15 +79,17 @@ fn node_labels(i: usize) -> Labels {
     ])
 }
 
-fn fill(opts: &StorageOptions, series: usize, points: usize) {
-    let started = Instant::now();
-    let storage = Storage::open(opts.clone()).expect("open");
+fn labels(from: usize, to: usize) -> Vec<Labels> {
+    (from..to).map(node_labels).collect()
+}
+
+/// Appends `points` samples 15 s apart, ending now, to every series; flushes halfway.
+fn append_points(storage: &Storage, labels: &[Labels], points: usize) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_millis() as i64;
     let start = now - points as i64 * 15_000;
-    let labels: Vec<Labels> = (0..series).map(node_labels).collect();
     for p in 0..points {
         for chunk in labels.chunks(5_000) {
             let batch: Vec<TimeSeries> = chunk
@@ -96,10 +108,15 @@ fn fill(opts: &StorageOptions, series: usize, points: usize) {
             storage.flush().expect("flush");
         }
     }
+}
+
+fn fill(opts: &StorageOptions, series: usize, points: usize) {
+    let started = Instant::now();
+    let storage = Storage::open(opts.clone()).expect("open");
+    append_points(&storage, &labels(0, series), points);
     storage.close().expect("close");
     println!(
-        "filled {} series x {points} points in {:.1} s",
-        series,
+        "filled {series} series x {points} points in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
