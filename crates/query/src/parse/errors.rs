@@ -438,9 +438,10 @@ fn first_unexpected(input: &str) -> Option<(Pos, String)> {
                     // `sum by (a) (`, or `sum (`.
                     let mut j = i + 1;
                     if toks.get(j).is_some_and(|n| n.kind == Kind::Keyword) {
-                        j = match skip_group(input, &toks, j + 1) {
-                            Some(j) => j,
-                            None => return grouping_without_paren(input, &toks, j + 1),
+                        j = match grouping_labels(input, &toks, j + 1) {
+                            Ok(Some(j)) => j,
+                            Ok(None) => return grouping_without_paren(input, &toks, j + 1),
+                            Err(found) => return Some(found),
                         };
                     }
                     if toks.get(j).is_none_or(|n| text(n) != "(") {
@@ -500,19 +501,26 @@ fn first_unexpected(input: &str) -> Option<(Pos, String)> {
                 }
                 (Kind::Keyword, "anchored" | "smoothed") => {}
                 (Kind::Keyword, "by" | "without") if !after_aggregation => return bad(),
-                (Kind::Keyword, "by" | "without") => match skip_group(input, &toks, i + 1) {
-                    Some(j) => i = j - 1,
-                    None => return grouping_without_paren(input, &toks, i + 1),
+                (Kind::Keyword, "by" | "without") => match grouping_labels(input, &toks, i + 1) {
+                    Ok(Some(j)) => i = j - 1,
+                    Ok(None) => return grouping_without_paren(input, &toks, i + 1),
+                    Err(found) => return Some(found),
                 },
                 (Kind::Punct, "@") => {
                     i += 1;
                     i += usize::from(toks.get(i).is_some_and(|n| matches!(text(n), "-" | "+")));
                     match toks.get(i) {
                         Some(n) if n.kind == Kind::Number => {}
+                        // `start()`: Prometheus points past the word when its `()` is missing.
                         Some(n)
-                            if matches!(text(n), "start" | "end") && toks.get(i + 2).is_some() =>
+                            if matches!(text(n), "start" | "end")
+                                && toks.get(i + 2).is_some_and(|c| text(c) == ")") =>
                         {
                             i += 2
+                        }
+                        Some(n) if matches!(text(n), "start" | "end") => {
+                            let found = bad_at(input, &toks, i + 1);
+                            return in_context(found, "in @, expected timestamp");
                         }
                         _ => {
                             return in_context(bad_at(input, &toks, i), "in @, expected timestamp")
@@ -632,6 +640,49 @@ fn label_matchers(input: &str, toks: &[Token], open: usize) -> Result<usize, (Po
             "}" => return Ok(j + 1),
             _ if !lexable(j) => return Err(stray(j)),
             _ => return Err(unexpected(j, "\",\" or \"}\"")),
+        }
+    }
+}
+
+/// Checks the label list of `by (…)`/`without (…)` at `open`: labels separated by
+/// commas. `Ok(None)` when there is no `(`; else the index past the `)`, or the
+/// first misplaced token worded like Prometheus after "unexpected ".
+fn grouping_labels(
+    input: &str,
+    toks: &[Token],
+    open: usize,
+) -> Result<Option<usize>, (Pos, String)> {
+    let text = |j: usize| &input[toks[j].start..toks[j].end];
+    if toks.get(open).is_none_or(|_| text(open) != "(") {
+        return Ok(None);
+    }
+    let is_label = |j: usize| {
+        toks[j].kind == Kind::String
+            || text(j).starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+    };
+    let unexpected = |j: usize, expected: &str| {
+        let what = describe_token(input, &toks[j]);
+        let found = format!("{what} in grouping opts, expected {expected}");
+        (pos_of(input, toks[j].start), found)
+    };
+    let mut j = open + 1;
+    loop {
+        let Some(_) = toks.get(j) else {
+            return Ok(Some(toks.len() + 1));
+        };
+        match text(j) {
+            ")" => return Ok(Some(j + 1)),
+            _ if is_label(j) => {}
+            _ => return Err(unexpected(j, "label")),
+        }
+        j += 1;
+        let Some(_) = toks.get(j) else {
+            return Ok(Some(toks.len() + 1));
+        };
+        match text(j) {
+            "," => j += 1,
+            ")" => return Ok(Some(j + 1)),
+            _ => return Err(unexpected(j, "\",\" or \")\"")),
         }
     }
 }
@@ -827,6 +878,18 @@ mod tests {
             (
                 "x offset foo",
                 "1:10: parse error: unexpected identifier \"foo\" in offset, expected duration",
+            ),
+            (
+                "sum by (1) (x)",
+                "1:9: parse error: unexpected number \"1\" in grouping opts, expected label",
+            ),
+            (
+                "sum(x) without (a b)",
+                "1:19: parse error: unexpected identifier \"b\" in grouping opts, expected \",\" or \")\"",
+            ),
+            (
+                "x[5m] @ start",
+                "1:14: parse error: unexpected end of input in @, expected timestamp",
             ),
             (
                 "x[5m] offset -",

@@ -381,13 +381,15 @@ impl<'a> Query<'a> {
     /// The first `offset` (or `@`) that another one follows on the same operand.
     fn repeated_modifier(&self, word: &str) -> Option<usize> {
         let is = |k: usize| self.text(k).eq_ignore_ascii_case(word) && !self.in_braces[k];
+        // A binary operator, `)` or `,` ends the operand (`-` may be `offset -1m`).
+        let ends_operand = |j: usize| {
+            (self.toks[j].kind == Kind::Operator && self.text(j) != "-")
+                || matches!(self.text(j), ")" | ",")
+        };
         (0..self.toks.len()).find(|&k| {
             is(k)
                 && (k + 1..self.toks.len())
-                    .take_while(|&j| {
-                        !(self.toks[j].kind == Kind::Operator && self.text(j) != "-")
-                            && !matches!(self.text(j), ")" | ",")
-                    })
+                    .take_while(|&j| !ends_operand(j))
                     .any(is)
         })
     }

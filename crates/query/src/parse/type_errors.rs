@@ -4,8 +4,8 @@
 //! string" without saying which argument, while Prometheus points at it
 //! (`1:10`). The arguments' texts are known (see `positions`), so each one is
 //! parsed on its own to learn its type, and a candidate is confirmed by giving the
-//! call a placeholder of the expected type there: if the crate then stops
-//! complaining about that argument, it was the one.
+//! call a placeholder of a third type there: the crate's complaint then names the
+//! type declared for that argument, which must be the expected one.
 
 use promql_parser::parser as pp;
 
@@ -20,18 +20,20 @@ pub(super) fn call_argument(
     got: &str,
 ) -> Option<usize> {
     let sites = CallSites::scan(input);
-    // What the crate says when a placeholder lands on an argument that was right.
-    let swapped = format!("expected type {got} in call to function '{function}', got {expected}");
+    // A placeholder of a third type makes the crate name the declared type of
+    // the argument it replaces (the arguments before it being right).
+    let third = ["scalar", "string", "vector", "matrix"]
+        .into_iter()
+        .find(|t| *t != expected && *t != got)?;
+    let declared_expected =
+        format!("expected type {expected} in call to function '{function}', got {third}");
     let found = sites.spans(function).find_map(|call| {
         call.args.iter().enumerate().find_map(|(j, arg)| {
             if type_of(&input[arg.clone()]).as_deref() != Some(got) {
                 return None;
             }
-            let probed = with_argument(input, call, j, placeholder(expected)?);
-            match parse(&probed) {
-                Err(msg) if msg == swapped => None,
-                _ => Some(arg.start),
-            }
+            let probed = with_argument(input, call, j, placeholder(third)?);
+            (parse(&probed).err()? == declared_expected).then_some(arg.start)
         })
     });
     found
@@ -123,6 +125,16 @@ mod tests {
                 "scalar"
             ),
             Some(32)
+        );
+        // Both arguments in each other's place: the first is the wrong one.
+        assert_eq!(
+            at(
+                "quantile_over_time(x[5m], 0.5)",
+                "quantile_over_time",
+                "scalar",
+                "matrix"
+            ),
+            Some(19)
         );
         // The second call is the wrong one.
         assert_eq!(
