@@ -74,7 +74,12 @@ fn node_labels(i: usize) -> Labels {
         ("team", format!("team-{}", host % 12)),
         (
             "env",
-            if host % 3 == 0 { "staging" } else { "prod" }.to_string(),
+            if host.is_multiple_of(3) {
+                "staging"
+            } else {
+                "prod"
+            }
+            .to_string(),
         ),
     ])
 }
