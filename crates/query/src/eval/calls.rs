@@ -533,7 +533,7 @@ impl Evaluator<'_> {
         }
         Ok(kernel(&w, scalars)?.map(|f| Elem {
             h: None,
-            labels: s.labels.clone(),
+            labels: Arc::clone(&s.labels),
             f,
             drop_name,
         }))

@@ -58,7 +58,9 @@ pub(crate) struct Elem {
 /// One series of a range vector for one evaluation step.
 #[derive(Debug, Clone)]
 pub(crate) struct RangeElem<'e> {
-    pub labels: Arc<Labels>,
+    /// Borrowed from the selected series where possible: cloning the `Arc` for
+    /// every window costs two contended atomic operations per series and step.
+    pub labels: Cow<'e, Arc<Labels>>,
     pub points: Cow<'e, [FPoint]>,
     /// Start timestamps of `points`, index for index, or empty when unknown (always
     /// for computed series: subqueries cut them off, as in Prometheus).

@@ -63,13 +63,13 @@ impl Evaluator<'_> {
         let name = c.func.as_str();
         let metric = s.labels.metric_name().unwrap_or("");
         let float_elem = |f: f64| Elem {
-            labels: s.labels.clone(),
+            labels: Arc::clone(&s.labels),
             f,
             h: None,
             drop_name,
         };
         let hist_elem = |h: FloatHistogram| Elem {
-            labels: s.labels.clone(),
+            labels: Arc::clone(&s.labels),
             f: 0.0,
             h: Some(Arc::new(h)),
             drop_name,

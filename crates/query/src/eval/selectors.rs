@@ -493,7 +493,7 @@ impl Evaluator<'_> {
         if lo >= hi {
             if !hpoints.is_empty() {
                 return Some(RangeElem {
-                    labels: s.labels.clone(),
+                    labels: Cow::Borrowed(&s.labels),
                     points: Cow::Borrowed(&[]),
                     start_timestamps: &[],
                     hstart_timestamps: s.hstart_timestamps.get(hlo..hhi).unwrap_or(&[]),
@@ -511,7 +511,7 @@ impl Evaluator<'_> {
             return None;
         }
         Some(RangeElem {
-            labels: s.labels.clone(),
+            labels: Cow::Borrowed(&s.labels),
             points: Cow::Borrowed(&s.points[lo..hi]),
             start_timestamps: s.start_timestamps.get(lo..hi).unwrap_or(&[]),
             hstart_timestamps: s.hstart_timestamps.get(hlo..hhi).unwrap_or(&[]),

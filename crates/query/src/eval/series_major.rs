@@ -10,6 +10,8 @@
 //! selector whose other arguments are number literals — are instead evaluated one
 //! series at a time across a block of steps (in parallel over series), before the
 //! steps themselves run. [`Evaluator::eval`] then takes each step's ready vector.
+//! A streaming aggregation (`sum`, `avg`, …) directly over such a leaf is folded
+//! from the leaf's values without building the leaf's vectors at all.
 //! The per-series code is the same as the step-major path's, so results and
 //! annotations are identical; a node that is not precomputed (or a step that finds
 //! nothing here) simply takes the step-major path.

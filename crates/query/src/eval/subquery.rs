@@ -81,7 +81,7 @@ impl Evaluator<'_> {
             .map(|key| {
                 let (pts, hpts) = points.remove(&key).unwrap_or_default();
                 RangeElem {
-                    labels: key.0,
+                    labels: Cow::Owned(key.0),
                     points: Cow::Owned(pts),
                     start_timestamps: &[],
                     hstart_timestamps: &[],
