@@ -833,6 +833,26 @@ mod tests {
         }
     }
 
+    /// Every prefix of these queries, and each with one character removed, is
+    /// answered without a panic (the error locators index tokens and texts).
+    #[test]
+    fn truncated_and_mangled_queries_never_panic() {
+        let queries = [
+            r#"sum by (a) (rate(m{x=~"a{b}", y!="\xff"}[5m:1m] offset -1m @ start())) / on(a) group_left(b) topk(3, m)"#,
+            r#"label_replace(round(x, y), "d\xfe", "$1", "s", "(.*)") + quantile_over_time(x[5m], 0.5) and bool 1 == 1"#,
+            r#"count_values("v", -"a") or absent(x{a b}) unless histogram_quantile("a", x) # comment"#,
+            "x offset 1m offset 2m @ 1 @ 2 + (x and 1) + x[0s] + sum(x) by (a) by (b) + {}",
+        ];
+        for q in queries {
+            let bounds: Vec<usize> = q.char_indices().map(|(i, _)| i).collect();
+            for &end in &bounds {
+                let _ = crate::parse_query(&q[..end]);
+                let next = q[end..].chars().next().map_or(0, char::len_utf8);
+                let _ = crate::parse_query(&format!("{}{}", &q[..end], &q[end + next..]));
+            }
+        }
+    }
+
     #[test]
     fn selectors_are_found_in_source_order() {
         let q = r#"sum by (a) (rate(m{x="{"}[5m])) + on(b) group_left(c) {y="1"} @ start() + x offset 1m"#;
