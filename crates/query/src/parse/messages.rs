@@ -50,10 +50,9 @@ pub(super) fn locate(input: &str, msg: &str) -> Option<(Pos, String)> {
         return at(q.toks[k].start, msg.into());
     }
     if msg == "comparisons between scalars must use BOOL modifier" {
-        let mut comparisons = q
+        let k = q
             .binary_operators()
-            .filter(|&k| is_comparison(q.text(k)) && !q.modifier_follows(k, &["bool"]));
-        let k = comparisons.next()?;
+            .find(|&k| is_comparison(q.text(k)) && !q.modifier_follows(k, &["bool"]))?;
         return at(q.toks[k].start, msg.into());
     }
     if let Some(label) = quoted_between(
