@@ -89,7 +89,7 @@ impl Engine {
         let needs_rewrite = |p: &Arc<Part>| {
             p.series_ids()
                 .chain(p.histogram_series_ids())
-                .any(|id| self.registry.is_deleted(id) || self.registry.info(id).is_none())
+                .any(|id| self.registry.is_deleted(id) || !self.registry.is_live(id))
         };
         if parts.len() > 1 || parts.iter().any(needs_rewrite) {
             let mut all = parts.to_vec();
@@ -122,7 +122,7 @@ impl Engine {
         )?;
         let mut samples = Vec::new();
         for id in ids {
-            if self.registry.info(id).is_none() {
+            if !self.registry.is_live(id) {
                 // Tombstoned (or unknown): the merge is where its data goes away.
                 continue;
             }

@@ -238,6 +238,12 @@ impl SeriesRegistry {
         self.state.read().key_of(id).map(decode_info)
     }
 
+    /// Whether `id` names a live series, without decoding its labels (merges ask this
+    /// of every series they rewrite).
+    pub(crate) fn is_live(&self, id: SeriesId) -> bool {
+        self.state.read().key_of(id).is_some()
+    }
+
     pub(crate) fn is_deleted(&self, id: SeriesId) -> bool {
         self.state.read().deleted.contains(&id)
     }
