@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
-use tidemark_model::Sample;
+use tidemark_model::{HistogramSample, Sample};
 
 /// Identifies one block: the reading part's process-unique id and the block's offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,15 +28,40 @@ pub(crate) struct BlockKey {
 /// Decoded samples of one block, in time order, shared with readers without copying.
 pub(crate) type DecodedBlock = Arc<[Sample]>;
 
+/// Decoded native histogram samples of one block, in time order.
+pub(crate) type DecodedHistogramBlock = Arc<[HistogramSample]>;
+
+/// One cached block of either kind (a part's float and histogram blocks live at
+/// distinct offsets of the same `blocks.bin`, so one key space serves both).
+#[derive(Clone)]
+pub(crate) enum CachedBlock {
+    Floats(DecodedBlock),
+    Histograms(DecodedHistogramBlock),
+}
+
+/// Heap and inline bytes of one histogram sample: its bucket vectors dominate.
+fn histogram_sample_bytes(s: &HistogramSample) -> u64 {
+    let h = &s.histogram;
+    let spans = h.positive_spans.len() + h.negative_spans.len();
+    let floats = h.positive_buckets.len() + h.negative_buckets.len() + h.custom_values.len();
+    (std::mem::size_of::<HistogramSample>()
+        + spans * std::mem::size_of::<tidemark_model::BucketSpan>()
+        + floats * std::mem::size_of::<f64>()) as u64
+}
+
 /// Bookkeeping memory of one entry on top of its samples (key, `Arc` header, slot).
 const ENTRY_OVERHEAD_BYTES: u64 = 64;
 
 #[derive(Clone)]
 struct MemoryWeighter;
 
-impl Weighter<BlockKey, DecodedBlock> for MemoryWeighter {
-    fn weight(&self, _key: &BlockKey, block: &DecodedBlock) -> u64 {
-        std::mem::size_of_val::<[Sample]>(block) as u64 + ENTRY_OVERHEAD_BYTES
+impl Weighter<BlockKey, CachedBlock> for MemoryWeighter {
+    fn weight(&self, _key: &BlockKey, block: &CachedBlock) -> u64 {
+        let samples = match block {
+            CachedBlock::Floats(b) => std::mem::size_of_val::<[Sample]>(b) as u64,
+            CachedBlock::Histograms(b) => b.iter().map(histogram_sample_bytes).sum(),
+        };
+        samples + ENTRY_OVERHEAD_BYTES
     }
 }
 
@@ -52,7 +77,7 @@ pub(crate) struct BlockCacheStats {
 
 pub(crate) struct BlockCache {
     /// `None` when the budget is too small to hold anything useful.
-    cache: Option<Cache<BlockKey, DecodedBlock, MemoryWeighter>>,
+    cache: Option<Cache<BlockKey, CachedBlock, MemoryWeighter>>,
     capacity_bytes: u64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -88,9 +113,32 @@ impl BlockCache {
         }
     }
 
-    /// The cached block, counting a hit or a miss.
+    /// The cached float block, counting a hit or a miss.
     pub(crate) fn get(&self, key: &BlockKey) -> Option<DecodedBlock> {
-        let found = self.cache.as_ref().and_then(|c| c.get(key));
+        self.lookup(key, |block| match block {
+            CachedBlock::Floats(b) => Some(b),
+            CachedBlock::Histograms(_) => None,
+        })
+    }
+
+    /// The cached histogram block, counting a hit or a miss.
+    pub(crate) fn get_histograms(&self, key: &BlockKey) -> Option<DecodedHistogramBlock> {
+        self.lookup(key, |block| match block {
+            CachedBlock::Histograms(b) => Some(b),
+            CachedBlock::Floats(_) => None,
+        })
+    }
+
+    fn lookup<T>(
+        &self,
+        key: &BlockKey,
+        of_kind: impl FnOnce(CachedBlock) -> Option<T>,
+    ) -> Option<T> {
+        let found = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(key))
+            .and_then(of_kind);
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -100,10 +148,17 @@ impl BlockCache {
         found
     }
 
-    /// Remembers a decoded block; it may evict others (or be refused when larger than the cache).
+    /// Remembers a decoded float block; it may evict others (or be refused when larger than the cache).
     pub(crate) fn insert(&self, key: BlockKey, block: DecodedBlock) {
         if let Some(c) = &self.cache {
-            c.insert(key, block);
+            c.insert(key, CachedBlock::Floats(block));
+        }
+    }
+
+    /// Remembers a decoded histogram block, like [`BlockCache::insert`].
+    pub(crate) fn insert_histograms(&self, key: BlockKey, block: DecodedHistogramBlock) {
+        if let Some(c) = &self.cache {
+            c.insert(key, CachedBlock::Histograms(block));
         }
     }
 
@@ -169,6 +224,34 @@ mod tests {
         // A block larger than the whole cache is not kept.
         cache.insert(key(8, 0), block(200_000, 0));
         assert!(cache.stats().bytes <= capacity);
+    }
+
+    #[test]
+    fn histogram_blocks_are_cached_apart_from_float_blocks_and_weighed_with_their_buckets() {
+        use tidemark_model::{BucketSpan, FloatHistogram};
+        let cache = BlockCache::new(4 << 20);
+        let sample = |t: i64| HistogramSample {
+            timestamp: t,
+            histogram: FloatHistogram {
+                positive_spans: vec![BucketSpan {
+                    offset: 0,
+                    length: 4,
+                }],
+                positive_buckets: vec![1.0; 4],
+                ..Default::default()
+            },
+        };
+        let block: DecodedHistogramBlock = vec![sample(1), sample(2)].into();
+        cache.insert_histograms(key(3, 64), block);
+        assert!(cache.get(&key(3, 64)).is_none(), "not a float block");
+        let got = cache.get_histograms(&key(3, 64)).expect("cached");
+        assert_eq!(got[1].timestamp, 2);
+        let one = std::mem::size_of::<HistogramSample>() as u64
+            + std::mem::size_of::<BucketSpan>() as u64
+            + 4 * 8;
+        assert_eq!(cache.stats().bytes, 2 * one + ENTRY_OVERHEAD_BYTES);
+        let s = cache.stats();
+        assert_eq!((s.hits, s.misses), (1, 1));
     }
 
     #[test]

@@ -192,7 +192,9 @@ impl Engine {
                 p.histograms.collect(id, start, end, &mut samples);
             }
             for part in &parts {
-                if let Err(e) = part.read_histograms(id, start, end, &mut samples) {
+                if let Err(e) =
+                    part.read_histograms_cached(id, start, end, &self.block_cache, &mut samples)
+                {
                     self.quarantine_from_error(&e);
                     return Err(e);
                 }

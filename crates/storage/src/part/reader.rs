@@ -267,28 +267,77 @@ impl Part {
             if b.max_ts < start || b.min_ts > end {
                 continue;
             }
-            raw.resize(b.len as usize, 0);
-            self.blocks
-                .read_exact_at(&mut raw, b.offset)
-                .map_err(io_err(&self.blocks_path))?;
-            let bad = |reason: String| corrupt(&self.blocks_path, b.offset, reason);
-            if crc32fast::hash(&raw) != b.crc {
-                return Err(bad("histogram block checksum mismatch".into()));
+            self.read_histogram_block(b, &mut raw, out)?;
+        }
+        Ok(())
+    }
+
+    /// Like [`Part::read_histograms`], but serves blocks from `cache` when it holds
+    /// them and caches the blocks it reads (decoding a histogram block allocates every
+    /// sample's buckets, so handing out a cached copy again is much cheaper).
+    pub(crate) fn read_histograms_cached(
+        &self,
+        series: SeriesId,
+        start: i64,
+        end: i64,
+        cache: &BlockCache,
+        out: &mut Vec<HistogramSample>,
+    ) -> Result<(), StorageError> {
+        if self.histogram_index.is_empty() || self.meta.max_ts < start || self.meta.min_ts > end {
+            return Ok(());
+        }
+        let mut raw = Vec::new();
+        for b in series_blocks(&self.histogram_index, series) {
+            if b.max_ts < start || b.min_ts > end {
+                continue;
             }
-            let first = out.len();
-            encoding::decode_histogram_block(&raw, out)
-                .map_err(|e| bad(format!("undecodable histogram block: {e}")))?;
-            let got = &out[first..];
-            let consistent = got.len() == b.count as usize
-                && got.first().map(|s| s.timestamp) == Some(b.min_ts)
-                && got.last().map(|s| s.timestamp) == Some(b.max_ts)
-                && got.windows(2).all(|w| w[0].timestamp < w[1].timestamp);
-            if !consistent {
-                out.truncate(first);
-                return Err(bad(
-                    "histogram block contents disagree with the index".into()
-                ));
+            let key = BlockKey {
+                part: self.uid,
+                offset: b.offset,
+            };
+            if let Some(block) = cache.get_histograms(&key) {
+                out.extend_from_slice(&block);
+                continue;
             }
+            let mut decoded = Vec::with_capacity(b.count as usize);
+            self.read_histogram_block(b, &mut raw, &mut decoded)?;
+            out.extend_from_slice(&decoded);
+            cache.insert_histograms(key, decoded.into());
+        }
+        Ok(())
+    }
+
+    /// Reads, verifies and decodes one histogram block, appending its samples to `out`
+    /// (left as it was on error).
+    fn read_histogram_block(
+        &self,
+        b: &BlockRef,
+        raw: &mut Vec<u8>,
+        out: &mut Vec<HistogramSample>,
+    ) -> Result<(), StorageError> {
+        raw.resize(b.len as usize, 0);
+        self.blocks
+            .read_exact_at(raw, b.offset)
+            .map_err(io_err(&self.blocks_path))?;
+        let bad = |reason: String| corrupt(&self.blocks_path, b.offset, reason);
+        if crc32fast::hash(raw) != b.crc {
+            return Err(bad("histogram block checksum mismatch".into()));
+        }
+        let first = out.len();
+        if let Err(e) = encoding::decode_histogram_block(raw, out) {
+            out.truncate(first);
+            return Err(bad(format!("undecodable histogram block: {e}")));
+        }
+        let got = &out[first..];
+        let consistent = got.len() == b.count as usize
+            && got.first().map(|s| s.timestamp) == Some(b.min_ts)
+            && got.last().map(|s| s.timestamp) == Some(b.max_ts)
+            && got.windows(2).all(|w| w[0].timestamp < w[1].timestamp);
+        if !consistent {
+            out.truncate(first);
+            return Err(bad(
+                "histogram block contents disagree with the index".into()
+            ));
         }
         Ok(())
     }
