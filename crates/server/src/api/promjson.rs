@@ -65,9 +65,9 @@ pub fn write_labels(out: &mut String, labels: &Labels) {
 fn write_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t);
-    out.push_str(",\"");
-    write_value(out, v);
-    out.push_str("\"]");
+    out.push(',');
+    write_quoted_value(out, v);
+    out.push(']');
 }
 
 fn write_hpoint(out: &mut String, t: i64, h: &FloatHistogram) {
@@ -80,12 +80,10 @@ fn write_hpoint(out: &mut String, t: i64, h: &FloatHistogram) {
 
 /// The Prometheus histogram object: `{"count":"..","sum":"..","buckets":[[rule,"lo","hi","n"],..]}`.
 fn write_histogram(out: &mut String, h: &FloatHistogram) {
-    let _ = write!(
-        out,
-        "{{\"count\":\"{}\",\"sum\":\"{}\"",
-        format_value(h.count),
-        format_value(h.sum)
-    );
+    out.push_str("{\"count\":");
+    write_quoted_value(out, h.count);
+    out.push_str(",\"sum\":");
+    write_quoted_value(out, h.sum);
     let buckets = histogram_buckets(h);
     if !buckets.is_empty() {
         out.push_str(",\"buckets\":[");
@@ -93,18 +91,24 @@ fn write_histogram(out: &mut String, h: &FloatHistogram) {
             if i > 0 {
                 out.push(',');
             }
-            let _ = write!(
-                out,
-                "[{},\"{}\",\"{}\",\"{}\"]",
-                b.boundaries,
-                format_value(b.lower),
-                format_value(b.upper),
-                format_value(b.count)
-            );
+            out.push('[');
+            out.push(char::from(b'0' + b.boundaries));
+            for v in [b.lower, b.upper, b.count] {
+                out.push(',');
+                write_quoted_value(out, v);
+            }
+            out.push(']');
         }
         out.push(']');
     }
     out.push('}');
+}
+
+/// `"<value>"`: Prometheus sends sample values as JSON strings.
+fn write_quoted_value(out: &mut String, v: f64) {
+    out.push('"');
+    write_value(out, v);
+    out.push('"');
 }
 
 struct Bucket {
