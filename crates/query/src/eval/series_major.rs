@@ -23,8 +23,11 @@ use rustc_hash::FxHashMap;
 use tidemark_model::Labels;
 
 use super::{aggregate, Elem, Evaluator, SeriesData};
-use crate::ast::{AggOp, AggregateExpr, Call, Expr, MatrixSelector, Pos, VectorSelector};
+use crate::ast::{
+    AggOp, AggregateExpr, Call, Expr, MatrixSelector, Pos, RangeMode, VectorSelector,
+};
 use crate::functions;
+use crate::functions::rate::{self, RateKind};
 use crate::value::QueryError;
 
 /// Steps evaluated per block: bounds the memory held by precomputed vectors.
@@ -103,6 +106,20 @@ fn range_call(c: &Call) -> Option<RangeCall<'_>> {
     })
 }
 
+/// The extrapolating function of `rc` when its windows can slide across steps:
+/// `rate`, `increase` or `delta` over a plain range selector.
+fn sliding_rate_kind(rc: &RangeCall<'_>) -> Option<RateKind> {
+    if rc.matrix.mode != RangeMode::Plain {
+        return None;
+    }
+    match rc.call.func.as_str() {
+        "rate" => Some(RateKind::Rate),
+        "increase" => Some(RateKind::Increase),
+        "delta" => Some(RateKind::Delta),
+        _ => None,
+    }
+}
+
 /// A streaming aggregation over a leaf, folded straight from the leaf's values.
 fn fusable_aggregate(a: &AggregateExpr) -> bool {
     let streaming = matches!(
@@ -153,6 +170,20 @@ struct Leaf<'x> {
     ref_times: Vec<i64>,
     /// The selector node id whose series the leaf reads.
     selector_id: usize,
+    /// Whether `ref_times` never decrease, so windows can slide forward.
+    ascending: bool,
+}
+
+impl<'x> Leaf<'x> {
+    fn new(kind: LeafKind<'x>, ref_times: Vec<i64>, selector_id: usize) -> Self {
+        let ascending = ref_times.windows(2).all(|w| w[0] <= w[1]);
+        Leaf {
+            kind,
+            ref_times,
+            selector_id,
+            ascending,
+        }
+    }
 }
 
 enum LeafKind<'x> {
@@ -210,11 +241,9 @@ impl Evaluator<'_> {
             steps.iter().map(|&t| self.selector_time(vs, t)).collect()
         };
         match node {
-            Expr::VectorSelector(vs) => Ok(Leaf {
-                kind: LeafKind::Selector(vs),
-                ref_times: ref_times_of(vs)?,
-                selector_id: vs.id,
-            }),
+            Expr::VectorSelector(vs) => {
+                Ok(Leaf::new(LeafKind::Selector(vs), ref_times_of(vs)?, vs.id))
+            }
             Expr::Call(c) => {
                 let rc = range_call(c).ok_or_else(|| not_a_leaf())?;
                 let ms = rc.matrix;
@@ -228,15 +257,13 @@ impl Evaluator<'_> {
                         self.warn(w, super::calls::arg_pos(c, 0));
                     }
                 }
-                Ok(Leaf {
-                    ref_times: ref_times_of(&ms.vs)?,
-                    selector_id: ms.vs.id,
-                    kind: LeafKind::RangeCall {
-                        range_ms: self.duration_ms(&ms.range)?,
-                        pos: super::calls::arg_pos(c, rc.matrix_arg),
-                        rc,
-                    },
-                })
+                let ref_times = ref_times_of(&ms.vs)?;
+                let kind = LeafKind::RangeCall {
+                    range_ms: self.duration_ms(&ms.range)?,
+                    pos: super::calls::arg_pos(c, rc.matrix_arg),
+                    rc,
+                };
+                Ok(Leaf::new(kind, ref_times, ms.vs.id))
             }
             _ => Err(not_a_leaf()),
         }
@@ -259,6 +286,19 @@ impl Evaluator<'_> {
                 }
             }
             LeafKind::RangeCall { rc, range_ms, pos } => {
+                if let Some(kind) = sliding_rate_kind(rc) {
+                    if leaf.ascending && s.hpoints.is_empty() && s.start_timestamps.is_empty() {
+                        self.sliding_rate_series(
+                            rc.call,
+                            kind,
+                            *range_ms,
+                            s,
+                            &leaf.ref_times,
+                            emit,
+                        );
+                        return Ok(());
+                    }
+                }
                 let mode = rc.matrix.mode;
                 // The metric name annotation depends on the series only.
                 let mut name_checked = false;
@@ -286,6 +326,69 @@ impl Evaluator<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `rate`/`increase`/`delta` (`kind`) of a float series without start
+    /// timestamps over plain windows `(ref_t - range_ms, ref_t]` at ascending
+    /// `ref_times`: the window's two ends only move forward, and the counter drops
+    /// are found once, so no window is searched or rescanned. Same results and
+    /// annotations as [`Self::range_call_series`] on each window.
+    fn sliding_rate_series(
+        &self,
+        call: &Call,
+        kind: RateKind,
+        range_ms: i64,
+        s: &SeriesData,
+        ref_times: &[i64],
+        mut emit: impl FnMut(usize, Elem),
+    ) {
+        let points = &s.points;
+        let counter = kind != RateKind::Delta;
+        let drops = if counter {
+            rate::counter_drops(points)
+        } else {
+            Vec::new()
+        };
+        // The "might not be a counter" info looks at the series' name once.
+        let mut name_checked = !counter;
+        let (mut lo, mut hi) = (0, 0);
+        for (i, &ref_t) in ref_times.iter().enumerate() {
+            let range_start = ref_t - range_ms;
+            while lo < points.len() && points[lo].t <= range_start {
+                lo += 1;
+            }
+            while hi < points.len() && points[hi].t <= ref_t {
+                hi += 1;
+            }
+            if lo >= hi {
+                continue;
+            }
+            if !name_checked {
+                name_checked = true;
+                let name = s.labels.metric_name();
+                if let Some(info) = functions::annotations::possible_non_counter_info(name) {
+                    self.info(info, super::calls::arg_pos(call, 0));
+                }
+            }
+            // Drops between two points of the window: indices lo..hi-1.
+            let first_drop = drops.partition_point(|&d| d < lo);
+            let end_drop = drops.partition_point(|&d| d + 1 < hi).max(first_drop);
+            let drop_values = drops[first_drop..end_drop].iter().map(|&d| points[d].f);
+            let window = &points[lo..hi];
+            if let Some(f) =
+                rate::extrapolated_rate_with_drops(window, drop_values, range_start, ref_t, kind)
+            {
+                emit(
+                    i,
+                    Elem {
+                        labels: Arc::clone(&s.labels),
+                        f,
+                        h: None,
+                        drop_name: !super::calls::range_fn_keeps_name(&call.func),
+                    },
+                );
+            }
+        }
     }
 
     /// Leaf `node` at each of `steps`, in pieces of series.

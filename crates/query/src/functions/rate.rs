@@ -103,7 +103,73 @@ pub(crate) fn extrapolated_rate(
             }
         }
     }
+    Some(extrapolate(
+        result,
+        points,
+        first_st,
+        zero_at_start,
+        range_start_ms,
+        range_end_ms,
+        kind,
+    ))
+}
 
+/// [`extrapolated_rate`] of a window of at least two points without start
+/// timestamps, whose counter drops are already known: `drop_values` are the values
+/// before each drop inside the window, in order (ignored for `delta`). A caller
+/// sliding one series' window across steps finds the drops once instead of
+/// rescanning every window; the arithmetic is the same, so the result is too.
+pub(crate) fn extrapolated_rate_with_drops(
+    points: &[FPoint],
+    drop_values: impl Iterator<Item = f64>,
+    range_start_ms: i64,
+    range_end_ms: i64,
+    kind: RateKind,
+) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let mut result = points[points.len() - 1].f - points[0].f;
+    if kind.is_counter() {
+        for v in drop_values {
+            result += v;
+        }
+    }
+    Some(extrapolate(
+        result,
+        points,
+        0,
+        false,
+        range_start_ms,
+        range_end_ms,
+        kind,
+    ))
+}
+
+/// Indices `i` where a counter drops from `points[i]` to `points[i + 1]`: the
+/// resets [`extrapolated_rate`] corrects for when start timestamps are unknown.
+pub(crate) fn counter_drops(points: &[FPoint]) -> Vec<usize> {
+    points
+        .windows(2)
+        .enumerate()
+        .filter(|(_, pair)| pair[1].f < pair[0].f)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Extrapolates the raw increase `result` of `points` (two or more) towards the
+/// window boundaries, as [`extrapolated_rate`] describes.
+fn extrapolate(
+    mut result: f64,
+    points: &[FPoint],
+    first_st: i64,
+    zero_at_start: bool,
+    range_start_ms: i64,
+    range_end_ms: i64,
+    kind: RateKind,
+) -> f64 {
+    let first = points[0];
+    let last = points[points.len() - 1];
     let mut duration_to_start = (first.t - range_start_ms) as f64 / 1000.0;
     let mut duration_to_end = (range_end_ms - last.t) as f64 / 1000.0;
     let mut sampled_interval = (last.t - first.t) as f64 / 1000.0;
@@ -134,7 +200,7 @@ pub(crate) fn extrapolated_rate(
     if kind.is_rate() {
         factor /= range_seconds(range_start_ms, range_end_ms);
     }
-    Some(result * factor)
+    result * factor
 }
 
 /// Rate for `anchored` and `smoothed` selectors: the difference between the values
