@@ -390,6 +390,35 @@ mod tests {
 
     const M: i64 = 60_000;
 
+    // A caller sliding windows over a series passes the drops found once; every
+    // window must then give exactly (bit for bit) what a rescan gives.
+    #[test]
+    fn known_drops_give_the_rescanned_result_in_every_window() {
+        let values = [
+            5.0, 7.0, 2.0, 2.0, 9.0, 1.0, 0.0, 4.0, 4.5, 3.0, 8.0, 8.25, 1.5, 6.0,
+        ];
+        let pts = evenly_spaced(10_000, 15_000, &values);
+        let drops = counter_drops(&pts);
+        assert_eq!(drops, vec![1, 4, 5, 8, 11]);
+        for kind in [RateKind::Rate, RateKind::Increase, RateKind::Delta] {
+            for lo in 0..pts.len() {
+                for hi in lo..=pts.len() {
+                    let w = &pts[lo..hi];
+                    let (start, end) = (pts[lo].t - 7_000, pts[hi.max(1) - 1].t + 3_000);
+                    let in_window = drops.iter().filter(|&&d| d >= lo && d + 1 < hi);
+                    let drop_values = in_window.map(|&d| pts[d].f);
+                    let got = extrapolated_rate_with_drops(w, drop_values, start, end, kind);
+                    let want = extrapolated_rate(w, &[], start, end, kind);
+                    assert_eq!(
+                        got.map(f64::to_bits),
+                        want.map(f64::to_bits),
+                        "{kind:?} {lo}..{hi}"
+                    );
+                }
+            }
+        }
+    }
+
     // functions.test "increase(http_requests_total[100m])" at 50m: every sample of
     // the series is in range, so only the zero clamp limits extrapolation.
     #[test]
