@@ -34,7 +34,9 @@ impl QueryEngine {
         expr: &str,
         t_ms: i64,
     ) -> Result<QueryResult, QueryError> {
-        self.engine.instant_query_with(q, expr, t_ms, ctx)
+        self.engine
+            .instant_query_with(q, expr, t_ms, ctx)
+            .map_err(as_query_parameter_error)
     }
 
     /// Evaluates `expr` at `start_ms, start_ms + step_ms, ... <= end_ms`.
@@ -49,5 +51,18 @@ impl QueryEngine {
     ) -> Result<QueryResult, QueryError> {
         self.engine
             .range_query_with(q, expr, start_ms, end_ms, step_ms, ctx)
+            .map_err(as_query_parameter_error)
+    }
+}
+
+/// Prometheus reports a query it cannot parse or type-check as a bad `query`
+/// parameter (`invalid parameter "query": 1:5: parse error: ...`); evaluation errors
+/// have other types and no prefix.
+fn as_query_parameter_error(err: QueryError) -> QueryError {
+    match err {
+        QueryError::BadData(message) => {
+            QueryError::BadData(format!("invalid parameter \"query\": {message}"))
+        }
+        other => other,
     }
 }

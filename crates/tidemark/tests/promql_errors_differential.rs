@@ -1,7 +1,7 @@
 //! Parse errors against Debian's Prometheus (2.42): broken queries are sent to both
 //! (`POST /api/v1/query`) and must get the same status, `errorType` and error text
-//! (Prometheus puts `invalid parameter "query": ` in front, Tidemark does not), so
-//! the position and wording users see match what they know from Prometheus.
+//! (including Prometheus' `invalid parameter "query": ` prefix), so the position and
+//! wording users see match what they know from Prometheus.
 //!
 //! Also checks string literals that are not valid UTF-8 (`"\xff"`): Prometheus
 //! accepts them as matcher values (`=` matches nothing, `!=` everything) and as
@@ -155,9 +155,6 @@ fn query(base_url: &str, expr: &str, time: &str) -> (u16, Json) {
 /// What must agree for a failing query: status, `errorType` and the message.
 fn error_of(status: u16, body: &Json) -> Json {
     let error = body["error"].as_str().unwrap_or_default();
-    let error = error
-        .strip_prefix("invalid parameter \"query\": ")
-        .unwrap_or(error);
     serde_json::json!({"status": status, "errorType": body["errorType"], "error": error})
 }
 
