@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use tidemark_model::Labels;
 
+use super::point_search::count_at_or_before;
 use super::{aggregate, Elem, Evaluator, SeriesData};
 use crate::ast::{
     AggOp, AggregateExpr, Call, Expr, MatrixSelector, Pos, RangeMode, VectorSelector,
@@ -186,6 +187,36 @@ impl<'x> Leaf<'x> {
     }
 }
 
+/// One value of a leaf at one step. A float of a series is kept as a borrow of
+/// the series' labels: a fused aggregation reads the number only, so cloning the
+/// labels pointer for every series and step would be wasted (shared-count traffic).
+enum LeafValue<'s> {
+    Elem(Elem),
+    Float {
+        labels: &'s Arc<Labels>,
+        f: f64,
+        drop_name: bool,
+    },
+}
+
+impl LeafValue<'_> {
+    fn into_elem(self) -> Elem {
+        match self {
+            LeafValue::Elem(e) => e,
+            LeafValue::Float {
+                labels,
+                f,
+                drop_name,
+            } => Elem {
+                labels: Arc::clone(labels),
+                f,
+                h: None,
+                drop_name,
+            },
+        }
+    }
+}
+
 enum LeafKind<'x> {
     Selector(&'x VectorSelector),
     RangeCall {
@@ -269,19 +300,19 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Leaf `leaf` for series `s` at each step of the block: `emit(step index, element)`.
-    fn leaf_series(
+    /// Leaf `leaf` for series `s` at each step of the block: `emit(step index, value)`.
+    fn leaf_series<'s>(
         &self,
         leaf: &Leaf<'_>,
-        s: &SeriesData,
+        s: &'s SeriesData,
         steps: &[i64],
-        mut emit: impl FnMut(usize, Elem),
+        mut emit: impl FnMut(usize, LeafValue<'s>),
     ) -> Result<(), QueryError> {
         match &leaf.kind {
             LeafKind::Selector(vs) => {
                 for (i, &ref_t) in leaf.ref_times.iter().enumerate() {
                     if let Some((e, _)) = self.sample_at(vs, s, ref_t) {
-                        emit(i, e);
+                        emit(i, LeafValue::Elem(e));
                     }
                 }
             }
@@ -320,7 +351,7 @@ impl Evaluator<'_> {
                         *pos,
                         check_name,
                     )? {
-                        emit(i, e);
+                        emit(i, LeafValue::Elem(e));
                     }
                 }
             }
@@ -333,25 +364,33 @@ impl Evaluator<'_> {
     /// `ref_times`: the window's two ends only move forward, and the counter drops
     /// are found once, so no window is searched or rescanned. Same results and
     /// annotations as [`Self::range_call_series`] on each window.
-    fn sliding_rate_series(
+    fn sliding_rate_series<'s>(
         &self,
         call: &Call,
         kind: RateKind,
         range_ms: i64,
-        s: &SeriesData,
+        s: &'s SeriesData,
         ref_times: &[i64],
-        mut emit: impl FnMut(usize, Elem),
+        mut emit: impl FnMut(usize, LeafValue<'s>),
     ) {
-        let points = &s.points;
+        let drop_name = !super::calls::range_fn_keeps_name(&call.func);
+        let (Some(&first_ref), Some(&last_ref)) = (ref_times.first(), ref_times.last()) else {
+            return;
+        };
+        // Only the points of the block's windows are looked at: the series spans
+        // the whole query, the block a part of it.
+        let span_lo = count_at_or_before(&s.points, first_ref - range_ms);
+        let points = &s.points[..count_at_or_before(&s.points, last_ref)];
         let counter = kind != RateKind::Delta;
-        let drops = if counter {
-            rate::counter_drops(points)
+        let drops: Vec<usize> = if counter {
+            let in_span = rate::counter_drops(&points[span_lo..]);
+            in_span.into_iter().map(|d| d + span_lo).collect()
         } else {
             Vec::new()
         };
         // The "might not be a counter" info looks at the series' name once.
         let mut name_checked = !counter;
-        let (mut lo, mut hi) = (0, 0);
+        let (mut lo, mut hi) = (span_lo, span_lo);
         for (i, &ref_t) in ref_times.iter().enumerate() {
             let range_start = ref_t - range_ms;
             while lo < points.len() && points[lo].t <= range_start {
@@ -378,13 +417,13 @@ impl Evaluator<'_> {
             if let Some(f) =
                 rate::extrapolated_rate_with_drops(window, drop_values, range_start, ref_t, kind)
             {
+                let labels = &s.labels;
                 emit(
                     i,
-                    Elem {
-                        labels: Arc::clone(&s.labels),
+                    LeafValue::Float {
+                        labels,
                         f,
-                        h: None,
-                        drop_name: !super::calls::range_fn_keeps_name(&call.func),
+                        drop_name,
                     },
                 );
             }
@@ -400,7 +439,7 @@ impl Evaluator<'_> {
                 .map(|_| Vec::with_capacity(chunk.len()))
                 .collect();
             for s in chunk {
-                self.leaf_series(&leaf, s, steps, |i, e| per_step[i].push(e))?;
+                self.leaf_series(&leaf, s, steps, |i, v| per_step[i].push(v.into_elem()))?;
             }
             Ok(per_step)
         })?;
@@ -438,11 +477,15 @@ impl Evaluator<'_> {
             let mut drop_name = false;
             let mut histogram = false;
             for (row, s) in chunk.iter().enumerate() {
-                self.leaf_series(&leaf, s, steps, |i, e| {
-                    values[row * n + i] = e.f;
+                self.leaf_series(&leaf, s, steps, |i, v| {
+                    let (f, elem_drop_name, elem_histogram) = match &v {
+                        LeafValue::Elem(e) => (e.f, e.drop_name, e.h.is_some()),
+                        LeafValue::Float { f, drop_name, .. } => (*f, *drop_name, false),
+                    };
+                    values[row * n + i] = f;
                     present[row * n + i] = true;
-                    drop_name |= e.drop_name;
-                    histogram |= e.h.is_some();
+                    drop_name |= elem_drop_name;
+                    histogram |= elem_histogram;
                 })?;
             }
             Ok((values, present, drop_name, histogram))
