@@ -13,6 +13,7 @@
 //! snapshot plus the log hold every durable record. Replaying records the snapshot
 //! already covers (after a crash between those two steps) changes nothing.
 
+mod info_cache;
 pub(crate) mod key;
 mod live;
 
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use tidemark_model::{Labels, Tenant};
 
+use info_cache::InfoCache;
 use live::RegistryState;
 
 use crate::fsutil::{self, io_err};
@@ -59,6 +61,8 @@ pub(crate) struct SeriesRegistry {
     /// `dir/series.log`.
     path: PathBuf,
     state: RwLock<RegistryState>,
+    /// Decoded identities of recently asked ids, so repeated queries skip the decode.
+    infos: InfoCache,
     log: Mutex<RegistryLog>,
     /// Held by compaction and by snapshot copies, which must not see the snapshot
     /// replaced between copying it and copying the log.
@@ -136,6 +140,7 @@ impl SeriesRegistry {
             dir: dir.to_path_buf(),
             path,
             state: RwLock::new(state),
+            infos: InfoCache::new(info_cache::DEFAULT_CAPACITY_BYTES),
             log: Mutex::new(RegistryLog {
                 writer: BufWriter::new(file),
                 len: pos as u64,
@@ -232,10 +237,18 @@ impl SeriesRegistry {
         with_series_key(tenant, labels, |key| self.state.read().find(key))
     }
 
-    /// The identity of live series `id`. Decoded (allocated) on every call: callers
-    /// that need it repeatedly should keep it.
+    /// The identity of live series `id`, from the decoded-identity cache when it holds
+    /// it, else decoded from the key and cached.
     pub(crate) fn info(&self, id: SeriesId) -> Option<Arc<SeriesInfo>> {
-        self.state.read().key_of(id).map(decode_info)
+        if let Some(info) = self.infos.get(id) {
+            return Some(info);
+        }
+        // Cached while the read lock is held: `delete` invalidates under the write
+        // lock, so it either runs first (the key is gone) or removes this entry.
+        let state = self.state.read();
+        let info = decode_info(state.key_of(id)?);
+        self.infos.insert(id, Arc::clone(&info));
+        Some(info)
     }
 
     /// Whether `id` names a live series, without decoding its labels (merges ask this
@@ -257,6 +270,7 @@ impl SeriesRegistry {
             wire::put_u64(&mut rec, id);
             self.write_record(&rec)?;
             state.remove(id);
+            self.infos.remove(id);
         }
         drop(state);
         self.sync()
@@ -618,6 +632,55 @@ mod tests {
             ida,
             "tenants are separate"
         );
+    }
+
+    #[test]
+    fn cached_infos_match_the_decoded_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, _) = SeriesRegistry::open(dir.path()).unwrap();
+        let t = Tenant::new(5, 6);
+        let labels = |i: usize| {
+            Labels::from_pairs([
+                ("__name__", "node_cpu_seconds_total".to_string()),
+                ("cpu", (i % 8).to_string()),
+                ("instance", format!("host-{i}:9100")),
+                ("mode", "idle".to_string()),
+            ])
+        };
+        let ids: Vec<_> = (0..100)
+            .map(|i| reg.get_or_create(t, &labels(i)).unwrap())
+            .collect();
+        for (i, &id) in ids.iter().enumerate() {
+            let first = reg.info(id).unwrap();
+            let again = reg.info(id).unwrap();
+            assert!(
+                Arc::ptr_eq(&first, &again),
+                "the second call is a cache hit"
+            );
+            assert_eq!(again.labels, labels(i));
+            assert_eq!(again.tenant, t);
+            let key = reg.state.read().key_of(id).unwrap().to_vec();
+            assert_eq!(again.labels, decode_info(&key).labels);
+        }
+    }
+
+    #[test]
+    fn deletes_invalidate_cached_infos() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, _) = SeriesRegistry::open(dir.path()).unwrap();
+        let a = Labels::from_pairs([("__name__", "a"), ("job", "x")]);
+        let b = Labels::from_pairs([("__name__", "b")]);
+        let ida = reg.get_or_create(Tenant::DEFAULT, &a).unwrap();
+        let idb = reg.get_or_create(Tenant::DEFAULT, &b).unwrap();
+        assert_eq!(reg.info(ida).unwrap().labels, a);
+        assert_eq!(reg.info(idb).unwrap().labels, b);
+        reg.delete(&[ida]).unwrap();
+        assert!(reg.info(ida).is_none(), "a deleted id has no identity");
+        assert_eq!(reg.info(idb).unwrap().labels, b, "others stay cached");
+        let recreated = reg.get_or_create(Tenant::DEFAULT, &a).unwrap();
+        assert!(recreated > idb, "a re-created series gets a new id");
+        assert_eq!(reg.info(recreated).unwrap().labels, a);
+        assert!(reg.info(ida).is_none());
     }
 
     #[test]
