@@ -48,28 +48,40 @@ pub(crate) fn encode(entries: &[BlockRef], out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes exactly `count` entries from `body`, pushing each entry's byte offset in
-/// `body` onto `offsets`. Errors give the offset of the entry that failed, and why.
-pub(crate) fn decode(
+/// Decodes exactly `count` entries from `body`, handing each to `visit` with its byte
+/// offset in `body` (so the caller can build its own form without a second copy).
+/// Errors give the offset of the entry that failed, and why; `visit` may fail too.
+pub(crate) fn decode_each(
     body: &[u8],
     count: u64,
-    offsets: &mut Vec<usize>,
-) -> Result<Vec<BlockRef>, (usize, &'static str)> {
+    mut visit: impl FnMut(usize, &BlockRef) -> Result<(), (usize, &'static str)>,
+) -> Result<(), (usize, &'static str)> {
     let mut r = Reader::new(body);
     // Every entry takes at least 11 bytes, which bounds a corrupt count.
     if count.saturating_mul(11) > body.len() as u64 {
         return Err((0, "index is shorter than its block count"));
     }
-    let mut out: Vec<BlockRef> = Vec::with_capacity(count as usize);
+    let mut prev: Option<BlockRef> = None;
     for _ in 0..count {
         let at = r.position();
-        offsets.push(at);
-        let entry = read_entry(&mut r, out.last()).map_err(|reason| (at, reason))?;
-        out.push(entry);
+        let entry = read_entry(&mut r, prev.as_ref()).map_err(|reason| (at, reason))?;
+        visit(at, &entry)?;
+        prev = Some(entry);
     }
     if !r.is_empty() {
         return Err((r.position(), "trailing bytes after the last entry"));
     }
+    Ok(())
+}
+
+/// Decodes exactly `count` entries from `body` into a `Vec`.
+#[cfg(test)]
+pub(crate) fn decode(body: &[u8], count: u64) -> Result<Vec<BlockRef>, (usize, &'static str)> {
+    let mut out = Vec::new();
+    decode_each(body, count, |_, b| {
+        out.push(*b);
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -132,10 +144,7 @@ mod tests {
         ];
         let mut body = Vec::new();
         encode(&entries, &mut body);
-        assert_eq!(
-            decode(&body, entries.len() as u64, &mut Vec::new()).unwrap(),
-            entries
-        );
+        assert_eq!(decode(&body, entries.len() as u64).unwrap(), entries);
         let (mut two, mut three) = (Vec::new(), Vec::new());
         encode(&entries[..2], &mut two);
         encode(&entries[..3], &mut three);
@@ -149,13 +158,10 @@ mod tests {
         let mut body = Vec::new();
         encode(&entries, &mut body);
         for len in 0..body.len() {
-            assert!(
-                decode(&body[..len], 2, &mut Vec::new()).is_err(),
-                "prefix of {len} bytes"
-            );
+            assert!(decode(&body[..len], 2).is_err(), "prefix of {len} bytes");
         }
-        assert!(decode(&body, 1, &mut Vec::new()).is_err(), "trailing entry");
-        assert!(decode(&body, 3, &mut Vec::new()).is_err(), "missing entry");
-        assert!(decode(&body, u64::MAX, &mut Vec::new()).is_err());
+        assert!(decode(&body, 1).is_err(), "trailing entry");
+        assert!(decode(&body, 3).is_err(), "missing entry");
+        assert!(decode(&body, u64::MAX).is_err());
     }
 }

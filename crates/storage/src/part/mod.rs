@@ -11,6 +11,7 @@
 //! [`writer`]), so a part either exists completely or not at all.
 
 mod block_index;
+mod compact_index;
 mod meta;
 mod reader;
 mod writer;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tidemark_model::{HistogramSample, Sample, SampleKind};
 
+use super::compact_index::BlockIndex;
 use super::{block_index, BlockRef, PartMeta, BLOCKS_FILE, INDEX_FILE, INDEX_MAGIC, META_FILE};
 use crate::block_cache::{BlockCache, BlockKey, DecodedBlock};
 use crate::encoding;
@@ -23,9 +24,9 @@ pub(crate) struct Part {
     uid: u64,
     pub dir: PathBuf,
     pub meta: PartMeta,
-    index: Vec<BlockRef>,
+    index: BlockIndex,
     /// Native histogram blocks, kept apart so the float read path never sees them.
-    histogram_index: Vec<BlockRef>,
+    histogram_index: BlockIndex,
     blocks: File,
     blocks_path: PathBuf,
     pub size_bytes: u64,
@@ -49,37 +50,39 @@ impl Part {
                 format!("unsupported index format version {version}, expected {MIN_READABLE_FORMAT_VERSION} to {FORMAT_VERSION}"),
             ));
         }
-        // Entry positions, for error messages.
-        let mut entry_offsets = Vec::new();
-        let index: Vec<BlockRef> = block_index::decode(&raw[8..], meta.blocks, &mut entry_offsets)
-            .map_err(|(at, reason)| corrupt(&index_path, 8 + at as u64, reason))?;
         let blocks_path = dir.join(BLOCKS_FILE);
         let blocks = File::open(&blocks_path).map_err(io_err(&blocks_path))?;
         let blocks_len = blocks.metadata().map_err(io_err(&blocks_path))?.len();
-        for (i, b) in index.iter().enumerate() {
-            let entry_offset = 8 + entry_offsets[i] as u64;
+        // Entries are checked and packed as they are decoded: no full-size copy.
+        // Every entry takes at least 11 bytes, which bounds a corrupt block count.
+        let capacity = usize::try_from(meta.blocks)
+            .unwrap_or(usize::MAX)
+            .min(raw.len() / 11);
+        let mut index = BlockIndex::with_capacity(meta.min_ts, capacity);
+        let mut histogram_index = BlockIndex::with_capacity(meta.min_ts, 0);
+        let mut prev: Option<(SeriesId, i64)> = None;
+        block_index::decode_each(&raw[8..], meta.blocks, |at, b| {
             if b.offset
                 .checked_add(u64::from(b.len))
                 .is_none_or(|end| end > blocks_len)
             {
-                return Err(corrupt(
-                    &index_path,
-                    entry_offset,
-                    "block extends past the end of blocks.bin",
-                ));
+                return Err((at, "block extends past the end of blocks.bin"));
             }
-            if i > 0 && (index[i - 1].series, index[i - 1].min_ts) > (b.series, b.min_ts) {
-                return Err(corrupt(
-                    &index_path,
-                    entry_offset,
-                    "index entries out of order",
-                ));
+            if prev.is_some_and(|p| p > (b.series, b.min_ts)) {
+                return Err((at, "index entries out of order"));
             }
-        }
+            prev = Some((b.series, b.min_ts));
+            if b.kind == SampleKind::Histogram as u8 {
+                histogram_index.push(*b);
+            } else {
+                index.push(*b);
+            }
+            Ok(())
+        })
+        .map_err(|(at, reason)| corrupt(&index_path, 8 + at as u64, reason))?;
+        index.shrink_to_fit();
+        histogram_index.shrink_to_fit();
         let size_bytes = blocks_len + raw.len() as u64;
-        let (histogram_index, index): (Vec<BlockRef>, Vec<BlockRef>) = index
-            .into_iter()
-            .partition(|b| b.kind == SampleKind::Histogram as u8);
         Ok(Part {
             uid: NEXT_PART_UID.fetch_add(1, Ordering::Relaxed),
             dir: dir.to_path_buf(),
@@ -94,20 +97,15 @@ impl Part {
 
     /// Distinct series ids in this part, ascending.
     pub(crate) fn series_ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
-        let mut last = None;
-        self.index.iter().filter_map(move |b| {
-            if last == Some(b.series) {
-                None
-            } else {
-                last = Some(b.series);
-                Some(b.series)
-            }
-        })
+        self.index.series_ids()
     }
 
     /// Blocks of `series`, in time order.
-    pub(crate) fn blocks_of(&self, series: SeriesId) -> &[BlockRef] {
-        series_blocks(&self.index, series)
+    pub(crate) fn blocks_of(
+        &self,
+        series: SeriesId,
+    ) -> impl ExactSizeIterator<Item = BlockRef> + '_ {
+        self.index.blocks_of(series)
     }
 
     /// Appends the series' samples overlapping `[start, end]` (whole blocks, unfiltered) to `out`.
@@ -127,7 +125,7 @@ impl Part {
             if b.max_ts < start || b.min_ts > end {
                 continue;
             }
-            self.read_block(b, &mut raw, &mut ts, &mut vals)?;
+            self.read_block(&b, &mut raw, &mut ts, &mut vals)?;
             out.extend(ts.iter().zip(&vals).map(|(&t, &v)| Sample::new(t, v)));
         }
         Ok(())
@@ -161,7 +159,7 @@ impl Part {
                 continue;
             }
             let (raw, ts, vals) = scratch.get_or_insert_with(Default::default);
-            self.read_block(b, raw, ts, vals)?;
+            self.read_block(&b, raw, ts, vals)?;
             let block: DecodedBlock = ts
                 .iter()
                 .zip(vals.iter())
@@ -215,18 +213,6 @@ impl Part {
     }
 }
 
-/// The entries of `series` in an index sorted by series: one binary search for the
-/// first, then a short scan (a series has few blocks per part), so a lookup costs one
-/// walk down the index rather than two.
-fn series_blocks(index: &[BlockRef], series: SeriesId) -> &[BlockRef] {
-    let lo = index.partition_point(|b| b.series < series);
-    let len = index[lo..]
-        .iter()
-        .take_while(|b| b.series == series)
-        .count();
-    &index[lo..lo + len]
-}
-
 /// The part of a time-sorted block inside `[start, end]`: a cached block is shared,
 /// so only the samples a query can use are copied out of it.
 fn in_range(block: &[Sample], start: i64, end: i64) -> &[Sample] {
@@ -239,15 +225,7 @@ fn in_range(block: &[Sample], start: i64, end: i64) -> &[Sample] {
 impl Part {
     /// Distinct series ids with histogram blocks in this part, ascending.
     pub(crate) fn histogram_series_ids(&self) -> impl Iterator<Item = SeriesId> + '_ {
-        let mut last = None;
-        self.histogram_index.iter().filter_map(move |b| {
-            if last == Some(b.series) {
-                None
-            } else {
-                last = Some(b.series);
-                Some(b.series)
-            }
-        })
+        self.histogram_index.series_ids()
     }
 
     /// Appends the series' histogram samples of blocks overlapping `[start, end]`
@@ -263,11 +241,11 @@ impl Part {
             return Ok(());
         }
         let mut raw = Vec::new();
-        for b in series_blocks(&self.histogram_index, series) {
+        for b in self.histogram_index.blocks_of(series) {
             if b.max_ts < start || b.min_ts > end {
                 continue;
             }
-            self.read_histogram_block(b, &mut raw, out)?;
+            self.read_histogram_block(&b, &mut raw, out)?;
         }
         Ok(())
     }
@@ -287,7 +265,7 @@ impl Part {
             return Ok(());
         }
         let mut raw = Vec::new();
-        for b in series_blocks(&self.histogram_index, series) {
+        for b in self.histogram_index.blocks_of(series) {
             if b.max_ts < start || b.min_ts > end {
                 continue;
             }
@@ -300,7 +278,7 @@ impl Part {
                 continue;
             }
             let mut decoded = Vec::with_capacity(b.count as usize);
-            self.read_histogram_block(b, &mut raw, &mut decoded)?;
+            self.read_histogram_block(&b, &mut raw, &mut decoded)?;
             out.extend_from_slice(&decoded);
             cache.insert_histograms(key, decoded.into());
         }
@@ -346,38 +324,6 @@ impl Part {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn block_ref(series: SeriesId, min_ts: i64) -> BlockRef {
-        BlockRef {
-            series,
-            min_ts,
-            max_ts: min_ts + 10,
-            offset: 0,
-            len: 0,
-            count: 0,
-            crc: 0,
-            kind: 0,
-        }
-    }
-
-    #[test]
-    fn series_blocks_finds_every_block_of_a_series_and_no_other() {
-        let index: Vec<BlockRef> = [(1, 0), (3, 0), (3, 20), (3, 40), (7, 0)]
-            .into_iter()
-            .map(|(s, t)| block_ref(s, t))
-            .collect();
-        let of = |s| -> Vec<(SeriesId, i64)> {
-            series_blocks(&index, s)
-                .iter()
-                .map(|b| (b.series, b.min_ts))
-                .collect()
-        };
-        assert_eq!(of(1), vec![(1, 0)]);
-        assert_eq!(of(3), vec![(3, 0), (3, 20), (3, 40)]);
-        assert_eq!(of(7), vec![(7, 0)]);
-        assert!(of(0).is_empty() && of(2).is_empty() && of(8).is_empty());
-        assert!(series_blocks(&[], 1).is_empty());
-    }
 
     #[test]
     fn in_range_keeps_the_inclusive_window() {

@@ -248,7 +248,7 @@ mod tests {
 
         let blocks = part.dir.join(BLOCKS_FILE);
         let mut data = fs::read(&blocks).unwrap();
-        let off = part.blocks_of(3)[1].offset as usize + 3;
+        let off = part.blocks_of(3).nth(1).unwrap().offset as usize + 3;
         data[off] ^= 0x55;
         fs::write(&blocks, data).unwrap();
         let reopened = Part::open(&part.dir).unwrap();
@@ -258,7 +258,7 @@ mod tests {
         match err {
             StorageError::Corrupt { file, offset, .. } => {
                 assert_eq!(file, blocks);
-                assert_eq!(offset, part.blocks_of(3)[1].offset);
+                assert_eq!(offset, part.blocks_of(3).nth(1).unwrap().offset);
             }
             other => panic!("unexpected {other}"),
         }
