@@ -51,8 +51,6 @@ pub fn spawn_trimmer(interval: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn trim_returns_freed_memory() {
