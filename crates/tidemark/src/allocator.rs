@@ -11,9 +11,14 @@ use std::time::Duration;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MAX_ARENAS: libc::c_int = 2;
 
-/// How often free heap pages are returned to the kernel. `malloc_trim` walks the
-/// free lists (a few milliseconds on a large heap), so it runs rarely.
-pub const TRIM_INTERVAL: Duration = Duration::from_secs(10);
+/// Bounds on how often free heap pages are returned to the kernel. Memory freed
+/// after a flush or merge should leave RSS within a second or two, but `malloc_trim`
+/// walks the free lists (milliseconds on a large heap), so the pause after each trim
+/// is [`TRIM_COST_FACTOR`] times what it took, within these bounds: trimming never
+/// takes more than ~1% of one core.
+pub const MIN_TRIM_INTERVAL: Duration = Duration::from_secs(1);
+pub const MAX_TRIM_INTERVAL: Duration = Duration::from_secs(10);
+const TRIM_COST_FACTOR: u32 = 100;
 
 /// Caps glibc's arena count. Must run before any other thread starts, since
 /// arenas are created on first contended allocation.
@@ -27,30 +32,53 @@ pub fn limit_arenas() {
     }
 }
 
-/// Starts a background thread that returns free heap memory to the kernel every
-/// `interval`. A no-op where the allocator is not glibc.
-pub fn spawn_trimmer(interval: Duration) {
+/// The pause before the next trim, given how long the last one took.
+pub fn next_trim_interval(last_trim: Duration) -> Duration {
+    (last_trim * TRIM_COST_FACTOR).clamp(MIN_TRIM_INTERVAL, MAX_TRIM_INTERVAL)
+}
+
+/// Starts a background thread that returns free heap memory to the kernel, as often
+/// as [`next_trim_interval`] allows. A no-op where the allocator is not glibc.
+pub fn spawn_trimmer() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let spawned = std::thread::Builder::new()
             .name("malloc-trim".into())
-            .spawn(move || loop {
-                std::thread::sleep(interval);
-                // SAFETY: malloc_trim is thread-safe; it only releases free pages.
-                unsafe {
-                    libc::malloc_trim(0);
+            .spawn(|| {
+                let mut interval = MIN_TRIM_INTERVAL;
+                loop {
+                    std::thread::sleep(interval);
+                    let started = std::time::Instant::now();
+                    // SAFETY: malloc_trim is thread-safe; it only releases free pages.
+                    unsafe {
+                        libc::malloc_trim(0);
+                    }
+                    interval = next_trim_interval(started.elapsed());
                 }
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start the malloc trim thread");
         }
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = interval;
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_pause_a_hundred_times_their_cost_within_bounds() {
+        assert_eq!(next_trim_interval(Duration::ZERO), MIN_TRIM_INTERVAL);
+        assert_eq!(
+            next_trim_interval(Duration::from_millis(30)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            next_trim_interval(Duration::from_secs(1)),
+            MAX_TRIM_INTERVAL
+        );
+    }
+
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn trim_returns_freed_memory() {

@@ -148,7 +148,7 @@ fn run_server(args: ServerArgs, flags: Vec<(String, String)>) -> anyhow::Result<
         memory_budget_bytes = config.memory_budget_bytes,
         "starting tidemark single-node server"
     );
-    allocator::spawn_trimmer(allocator::TRIM_INTERVAL);
+    allocator::spawn_trimmer();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
