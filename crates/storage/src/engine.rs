@@ -18,7 +18,7 @@ use crate::index::{CompactPolicy, SeriesIndex};
 use crate::metrics::{Metrics, RejectReason};
 use crate::part::PartWriter;
 use crate::partition::Partitions;
-use crate::series::{SeriesId, SeriesRegistry};
+use crate::series::{self, SeriesId, SeriesRegistry};
 use crate::time::{self, Day};
 use crate::tombstones::Tombstones;
 use crate::wal::{SeriesEntry, Wal, WalRecord};
@@ -84,7 +84,10 @@ impl Engine {
         let open_started = std::time::Instant::now();
         let metrics = Metrics::default();
         let tombstones = Tombstones::open(&index_dir)?;
-        let (registry, reg_report) = SeriesRegistry::open(&index_dir)?;
+        let (registry, reg_report) = SeriesRegistry::open_with_cache(
+            &index_dir,
+            series::info_cache_capacity_for_budget(opts.memory_budget_bytes),
+        )?;
         if reg_report.corrupt {
             metrics.corruptions.fetch_add(1, Ordering::Relaxed);
             tracing::error!(

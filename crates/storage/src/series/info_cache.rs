@@ -19,9 +19,8 @@ use tidemark_model::Label;
 
 use super::{SeriesId, SeriesInfo};
 
-/// Capacity used by the registry: ~100k typical series (a few hundred bytes each).
-/// Fixed rather than a share of the memory budget because the registry opens before
-/// the engine's caches are sized; it is small next to the block cache's share.
+/// Capacity when no memory budget says otherwise, and the floor of the budgeted
+/// size: ~100k typical series (a few hundred bytes each).
 pub(super) const DEFAULT_CAPACITY_BYTES: u64 = 32 << 20;
 
 /// Bookkeeping memory of one entry beyond its labels (id, `Arc` header, cache slot).
