@@ -24,6 +24,8 @@ mod start_timestamp_tests;
 mod stats_decoding;
 mod subquery;
 #[cfg(test)]
+mod test_store;
+#[cfg(test)]
 mod tests;
 
 use std::borrow::Cow;

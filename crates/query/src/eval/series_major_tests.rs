@@ -4,46 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tidemark_model::{Labels, Matcher, Sample, STALE_NAN};
+use tidemark_model::{Labels, Sample, STALE_NAN};
 
-use crate::{Engine, QueryError, Queryable, SelectedSeries, Value};
+use super::test_store::Mem;
+use crate::{Engine, SelectedSeries, Value};
 
 /// Enough series for several parallel chunks, enough steps for several blocks.
 const SERIES: usize = 300;
 const STEPS: i64 = 150;
 const STEP_MS: i64 = 10_000;
-
-struct Mem(Vec<SelectedSeries>);
-
-impl Queryable for Mem {
-    fn select(
-        &self,
-        matchers: &[Matcher],
-        start: i64,
-        end: i64,
-    ) -> Result<Vec<SelectedSeries>, QueryError> {
-        Ok(self
-            .0
-            .iter()
-            .filter(|s| {
-                matchers
-                    .iter()
-                    .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
-            })
-            .map(|s| SelectedSeries {
-                labels: s.labels.clone(),
-                floats: s
-                    .floats
-                    .iter()
-                    .filter(|x| x.timestamp >= start && x.timestamp <= end)
-                    .copied()
-                    .collect(),
-                ..SelectedSeries::default()
-            })
-            .filter(|s| !s.floats.is_empty())
-            .collect())
-    }
-}
 
 /// Counters with resets, gaps and stale markers, and gauges, on jittered scrapes.
 fn fleet() -> Mem {

@@ -1,48 +1,17 @@
 //! Evaluator unit tests against a small in-memory [`Queryable`].
 
-use tidemark_model::{Labels, Matcher, Sample, TimeSeries, STALE_NAN};
+use tidemark_model::{Labels, Sample, TimeSeries, STALE_NAN};
 
-use crate::{Engine, EngineOptions, QueryError, Queryable, SelectedSeries, Value};
+use super::test_store::Mem;
+use crate::{Engine, EngineOptions, QueryError, SelectedSeries, Value};
 
-struct Mem(Vec<TimeSeries>);
-
-impl Queryable for Mem {
-    fn select(
-        &self,
-        matchers: &[Matcher],
-        start: i64,
-        end: i64,
-    ) -> Result<Vec<SelectedSeries>, QueryError> {
-        Ok(self
-            .0
-            .iter()
-            .filter(|s| {
-                matchers
-                    .iter()
-                    .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
-            })
-            .map(|s| TimeSeries {
-                labels: s.labels.clone(),
-                samples: s
-                    .samples
-                    .iter()
-                    .filter(|x| x.timestamp >= start && x.timestamp <= end)
-                    .copied()
-                    .collect(),
-            })
-            .filter(|s| !s.samples.is_empty())
-            .map(SelectedSeries::from)
-            .collect())
-    }
-}
-
-fn series(name: &str, extra: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
+fn series(name: &str, extra: &[(&str, &str)], samples: &[(i64, f64)]) -> SelectedSeries {
     let mut pairs = vec![("__name__", name)];
     pairs.extend_from_slice(extra);
-    TimeSeries {
+    SelectedSeries::from(TimeSeries {
         labels: Labels::from_pairs(pairs),
         samples: samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
-    }
+    })
 }
 
 fn instant(db: &Mem, q: &str, t: i64) -> Vec<(String, f64)> {
