@@ -13,6 +13,27 @@ fn tidemark_binary() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_tidemark-bench")).with_file_name("tidemark")
 }
 
+/// `tidemark-bench` on the smoke preset, quick settings, working under `dir` and
+/// writing its JSON report to `json`.
+fn smoke_command(tidemark: &Path, dir: &Path, json: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark-bench"));
+    cmd.args([
+        "--preset",
+        "smoke",
+        "--concurrency",
+        "2",
+        "--query-repeats",
+        "1",
+    ])
+    .arg("--tidemark-bin")
+    .arg(tidemark)
+    .arg("--work-dir")
+    .arg(dir.join("work"))
+    .arg("--json")
+    .arg(json);
+    cmd
+}
+
 #[test]
 fn smoke_preset_produces_a_report() {
     let peers: Vec<&str> = [VICTORIA, PROMETHEUS]
@@ -44,23 +65,8 @@ fn smoke_preset_produces_a_report() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let markdown = dir.path().join("report.md");
-    let output = Command::new(env!("CARGO_BIN_EXE_tidemark-bench"))
-        .args([
-            "--preset",
-            "smoke",
-            "--concurrency",
-            "2",
-            "--query-repeats",
-            "1",
-            "--systems",
-            &systems.join(","),
-        ])
-        .arg("--tidemark-bin")
-        .arg(&tidemark)
-        .arg("--work-dir")
-        .arg(dir.path().join("work"))
-        .arg("--json")
-        .arg(&json)
+    let output = smoke_command(&tidemark, dir.path(), &json)
+        .args(["--systems", &systems.join(",")])
         .arg("--output")
         .arg(&markdown)
         .output()
@@ -141,25 +147,11 @@ fn missing_peers_are_reported_and_tidemark_runs_alone() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let missing = dir.path().join("no-such-binary");
-    let output = Command::new(env!("CARGO_BIN_EXE_tidemark-bench"))
-        .args([
-            "--preset",
-            "smoke",
-            "--concurrency",
-            "2",
-            "--query-repeats",
-            "1",
-        ])
-        .arg("--tidemark-bin")
-        .arg(&tidemark)
+    let output = smoke_command(&tidemark, dir.path(), &json)
         .arg("--victoria-metrics-bin")
         .arg(&missing)
         .arg("--prometheus-bin")
         .arg(&missing)
-        .arg("--work-dir")
-        .arg(dir.path().join("work"))
-        .arg("--json")
-        .arg(&json)
         .output()
         .expect("running tidemark-bench");
     let stderr = String::from_utf8_lossy(&output.stderr);
