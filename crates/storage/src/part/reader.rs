@@ -228,6 +228,23 @@ impl Part {
         self.histogram_index.series_ids()
     }
 
+    /// The series' histogram blocks that overlap `[start, end]`.
+    fn histogram_blocks_overlapping(
+        &self,
+        series: SeriesId,
+        start: i64,
+        end: i64,
+    ) -> impl Iterator<Item = BlockRef> + '_ {
+        let part_overlaps = !self.histogram_index.is_empty()
+            && self.meta.max_ts >= start
+            && self.meta.min_ts <= end;
+        part_overlaps
+            .then(|| self.histogram_index.blocks_of(series))
+            .into_iter()
+            .flatten()
+            .filter(move |b| b.max_ts >= start && b.min_ts <= end)
+    }
+
     /// Appends the series' histogram samples of blocks overlapping `[start, end]`
     /// (whole blocks, unfiltered) to `out`, verifying checksums and the index.
     pub(crate) fn read_histograms(
@@ -237,14 +254,8 @@ impl Part {
         end: i64,
         out: &mut Vec<HistogramSample>,
     ) -> Result<(), StorageError> {
-        if self.histogram_index.is_empty() || self.meta.max_ts < start || self.meta.min_ts > end {
-            return Ok(());
-        }
         let mut raw = Vec::new();
-        for b in self.histogram_index.blocks_of(series) {
-            if b.max_ts < start || b.min_ts > end {
-                continue;
-            }
+        for b in self.histogram_blocks_overlapping(series, start, end) {
             self.read_histogram_block(&b, &mut raw, out)?;
         }
         Ok(())
@@ -261,14 +272,8 @@ impl Part {
         cache: &BlockCache,
         out: &mut Vec<HistogramSample>,
     ) -> Result<(), StorageError> {
-        if self.histogram_index.is_empty() || self.meta.max_ts < start || self.meta.min_ts > end {
-            return Ok(());
-        }
         let mut raw = Vec::new();
-        for b in self.histogram_index.blocks_of(series) {
-            if b.max_ts < start || b.min_ts > end {
-                continue;
-            }
+        for b in self.histogram_blocks_overlapping(series, start, end) {
             let key = BlockKey {
                 part: self.uid,
                 offset: b.offset,
