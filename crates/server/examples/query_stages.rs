@@ -1,7 +1,7 @@
 //! Times the stages of dashboard range queries on an existing data directory:
 //! storage select, PromQL evaluation and JSON rendering, separately.
 //!
-//! `cargo run --release -p tidemark-server --example query_stages -- <data-dir> <start_s> <end_s> <step_s> <host> [iterations]`
+//! `cargo run --release -p tidemark-server --example query_stages -- <data-dir> <start_s> <end_s> <step_s> <host> [iterations [name-filter]]`
 //!
 //! Open a copy of the directory: opening replays the WAL and may write to it.
 //! `SELECT_DETAIL=1` also prints every select (matchers, range, series, time).
@@ -16,6 +16,10 @@ use tidemark_server::api::promjson::query_response;
 use tidemark_storage::{Storage, StorageOptions};
 
 const QUERIES: &[(&str, &str)] = &[
+    (
+        "cpu_busy_per_host",
+        r#"100 * (1 - avg by(instance)(rate(node_cpu_seconds_total{mode="idle"}[5m])))"#,
+    ),
     (
         "cpu_modes_one_host",
         r#"sum by(mode)(irate(node_cpu_seconds_total{instance="{host}"}[5m]))"#,
@@ -36,6 +40,30 @@ const QUERIES: &[(&str, &str)] = &[
     (
         "mem_available_per_cluster",
         r#"avg by(cluster)(node_memory_MemAvailable_bytes)"#,
+    ),
+    (
+        "uptime_one_host",
+        r#"node_time_seconds{instance="{host}"} - node_boot_time_seconds{instance="{host}"}"#,
+    ),
+    (
+        "net_rx_bits_one_host",
+        r#"rate(node_network_receive_bytes_total{instance="{host}"}[5m]) * 8"#,
+    ),
+    (
+        "disk_io_per_host",
+        r#"sum by(instance)(rate(node_disk_read_bytes_total[5m]) + rate(node_disk_written_bytes_total[5m]))"#,
+    ),
+    (
+        "net_tx_per_cluster",
+        r#"sum by(cluster)(rate(node_network_transmit_bytes_total{device!="lo"}[5m]))"#,
+    ),
+    (
+        "context_switches_fleet",
+        r#"sum(irate(node_context_switches_total[5m]))"#,
+    ),
+    (
+        "load_max_30m_per_cluster",
+        r#"max by(cluster)(max_over_time(node_load1[30m]))"#,
     ),
 ];
 
@@ -85,13 +113,14 @@ fn median(mut v: Vec<Duration>) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 6 {
-        eprintln!("usage: query_stages <data-dir> <start_s> <end_s> <step_s> <host> [iterations]");
+        eprintln!("usage: query_stages <data-dir> <start_s> <end_s> <step_s> <host> [iterations [name-filter]]");
         std::process::exit(2);
     }
     let num = |i: usize| args[i].parse::<i64>().expect("a number");
     let (start, end, step) = (num(2) * 1000, num(3) * 1000, num(4) * 1000);
     let host = &args[5];
     let iterations = args.get(6).and_then(|s| s.parse().ok()).unwrap_or(20usize);
+    let filter = args.get(7).map(String::as_str).unwrap_or("");
     let storage = Storage::open(StorageOptions {
         path: PathBuf::from(&args[1]),
         ..StorageOptions::default()
@@ -99,7 +128,7 @@ fn main() {
     .expect("open storage");
     let engine = Engine::new(EngineOptions::default());
     println!("query                       select ms   eval ms  render ms  total ms  (medians of {iterations})");
-    for (name, text) in QUERIES {
+    for (name, text) in QUERIES.iter().filter(|(name, _)| name.contains(filter)) {
         let text = text.replace("{host}", host);
         let (mut sel, mut eval, mut render) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..iterations + 1 {
