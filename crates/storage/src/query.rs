@@ -82,7 +82,7 @@ impl Engine {
     /// The series' samples in `[start, end]`: `buffered` (its in-memory samples) merged
     /// with what parts and pending flushes hold, resolved, deduplicated and with
     /// tombstones applied.
-    fn read_samples(
+    pub(crate) fn read_samples(
         &self,
         id: SeriesId,
         start: i64,
