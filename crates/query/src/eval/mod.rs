@@ -20,6 +20,8 @@ mod series_major;
 #[cfg(test)]
 mod series_major_tests;
 #[cfg(test)]
+mod sliding_tests;
+#[cfg(test)]
 mod start_timestamp_tests;
 mod stats_decoding;
 mod subquery;

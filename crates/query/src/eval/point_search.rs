@@ -21,10 +21,10 @@ pub(crate) fn count_at_or_before(points: &[FPoint], t: i64) -> usize {
         return n;
     }
     // Now points[0].t <= t < points[n-1].t, so n >= 2 and the answer is in [1, n-1].
-    let offset = i128::from(t) - i128::from(first);
-    let span = i128::from(last) - i128::from(first);
-    // offset < span, so the guess is at most n-2.
-    let guess = (offset * (n as i128 - 1) / span) as usize;
+    // The guess is only a starting point, so float arithmetic is precise enough
+    // (exact 128-bit integer division took a library call per search).
+    let fraction = t.abs_diff(first) as f64 / last.abs_diff(first) as f64;
+    let guess = ((fraction * (n - 1) as f64) as usize).min(n - 2);
     // Narrow [lo, hi] around the answer, keeping points[lo-1].t <= t < points[hi].t.
     let (lo, hi) = if points[guess].t <= t {
         let (mut lo, mut step) = (guess + 1, 1);

@@ -330,6 +330,26 @@ impl Evaluator<'_> {
                         return Ok(());
                     }
                 }
+                // Other float functions over plain windows slide too (functions/sliding.rs).
+                if let Some(sliding) = functions::sliding::Sliding::of(&rc.call.func) {
+                    let plain = rc.matrix.mode == RangeMode::Plain && *range_ms > 0;
+                    let floats_only = s.hpoints.is_empty() && s.start_timestamps.is_empty();
+                    if plain && leaf.ascending && floats_only {
+                        let drop_name = !super::calls::range_fn_keeps_name(&rc.call.func);
+                        let labels = &s.labels;
+                        let (refs, scalars) = (&leaf.ref_times, &rc.scalars);
+                        return sliding.run(&s.points, *range_ms, refs, steps, scalars, |i, f| {
+                            emit(
+                                i,
+                                LeafValue::Float {
+                                    labels,
+                                    f,
+                                    drop_name,
+                                },
+                            )
+                        });
+                    }
+                }
                 let mode = rc.matrix.mode;
                 // The metric name annotation depends on the series only.
                 let mut name_checked = false;

@@ -9,7 +9,8 @@
 //! Entry points:
 //! * [`range_kernel`]: functions over a range vector (`rate`, `*_over_time`, …),
 //!   called once per series and step with a [`RangeWindow`];
-//!   [`rate::start_timestamps_overlap`] for the start-timestamp warning.
+//!   [`rate::start_timestamps_overlap`] for the start-timestamp warning;
+//!   [`sliding::Sliding`] runs them across forward-moving windows of a series.
 //! * [`math::float_kernel`] and [`date::date_kernel`]: per-element float functions;
 //!   plus [`math::round`], [`math::clamp`].
 //! * [`histogram::group_buckets`], [`histogram::bucket_quantile`],
@@ -38,6 +39,7 @@ pub(crate) mod rate;
 pub(crate) mod regression;
 #[cfg(test)]
 mod robustness;
+pub(crate) mod sliding;
 pub(crate) mod smoothing;
 
 use crate::value::FPoint;
