@@ -2,6 +2,7 @@
 //! the buffer, pending flushes and parts, resolved and deduplicated with the same
 //! rules as merges ([`crate::samples`]).
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -9,9 +10,9 @@ use rayon::prelude::*;
 use tidemark_model::{Labels, Matcher, Sample, Tenant, TimeSeries};
 
 use crate::engine::{Engine, PendingFlush};
-use crate::part::Part;
+use crate::part::{BlockSlice, Part};
 use crate::samples;
-use crate::series::{SeriesId, SeriesInfo};
+use crate::series::{sort_by_labels, SeriesId, SeriesInfo};
 use crate::time;
 use crate::StorageError;
 
@@ -75,7 +76,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        sort_by_labels(&mut out, |s| &s.labels);
         Ok(out)
     }
 
@@ -91,15 +92,61 @@ impl Engine {
         parts: &[Arc<Part>],
         pending: &[Arc<PendingFlush>],
     ) -> Result<Vec<Sample>, StorageError> {
-        let mut out = buffered;
+        thread_local! {
+            /// The blocks of the series being read, reused across series and queries.
+            static BLOCKS: RefCell<Vec<BlockSlice>> = const { RefCell::new(Vec::new()) };
+        }
+        BLOCKS.with(|cell| {
+            // Taken out rather than borrowed: nothing below can re-enter, but a
+            // borrow held across the reads would turn a mistake into a panic.
+            let mut blocks = std::mem::take(&mut *cell.borrow_mut());
+            let result =
+                self.read_samples_with(id, start, end, buffered, parts, pending, &mut blocks);
+            blocks.clear();
+            *cell.borrow_mut() = blocks;
+            result
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_samples_with(
+        &self,
+        id: SeriesId,
+        start: i64,
+        end: i64,
+        buffered: Vec<Sample>,
+        parts: &[Arc<Part>],
+        pending: &[Arc<PendingFlush>],
+        blocks: &mut Vec<BlockSlice>,
+    ) -> Result<Vec<Sample>, StorageError> {
         for part in parts {
-            part.read_series_cached(id, start, end, &self.block_cache, &mut out)?;
+            part.series_blocks_cached(id, start, end, &self.block_cache, blocks)?;
+        }
+        // The parts' samples are counted before any is copied, so the output grows
+        // once instead of doubling through a series' few hundred samples.
+        let from_parts: usize = blocks.iter().map(|b| b.range.len()).sum();
+        // The buffer hands out its samples unsorted; each block is strictly increasing
+        // (checked when it was decoded), so blocks alone are in order when each starts
+        // after the previous one ends (the common case: one merged part).
+        let mut in_order = buffered.is_empty();
+        let mut out = buffered;
+        out.reserve_exact(from_parts);
+        let mut last: Option<i64> = None;
+        for b in blocks.iter() {
+            let samples = b.samples();
+            if last.is_some_and(|t| samples[0].timestamp <= t) {
+                in_order = false;
+            }
+            last = samples.last().map(|s| s.timestamp);
+            out.extend_from_slice(samples);
         }
         for p in pending {
+            let before = out.len();
             p.data.collect(id, start, end, &mut out);
+            in_order &= out.len() == before;
         }
-        // One source (the common case: a merged part) is already in order.
-        let strictly_increasing = out.windows(2).all(|w| w[0].timestamp < w[1].timestamp);
+        let strictly_increasing =
+            in_order || out.windows(2).all(|w| w[0].timestamp < w[1].timestamp);
         if !strictly_increasing {
             samples::sort_and_resolve(&mut out);
         }
@@ -155,7 +202,7 @@ impl Engine {
             .into_iter()
             .map(owned_labels)
             .collect();
-        out.sort();
+        sort_by_labels(&mut out, |l| l);
         truncate(&mut out, limit);
         Ok(out)
     }

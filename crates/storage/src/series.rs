@@ -15,6 +15,7 @@
 
 mod info_cache;
 pub(crate) mod key;
+mod label_order;
 mod live;
 
 use std::cell::RefCell;
@@ -28,6 +29,8 @@ use tidemark_model::{Labels, Tenant};
 
 use info_cache::InfoCache;
 use live::RegistryState;
+
+pub(crate) use label_order::sort_by_labels;
 
 use crate::fsutil::{self, io_err};
 use crate::index::registry_snapshot::{self, RegistrySnapshot};

@@ -17,7 +17,7 @@ mod reader;
 mod writer;
 
 pub(crate) use meta::PartMeta;
-pub(crate) use reader::Part;
+pub(crate) use reader::{BlockSlice, Part};
 pub(crate) use writer::PartWriter;
 
 use crate::series::SeriesId;

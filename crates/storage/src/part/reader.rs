@@ -1,9 +1,11 @@
 //! Opening a part and reading its blocks, verifying every checksum.
 
 use std::fs::File;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tidemark_model::{HistogramSample, Sample, SampleKind};
 
@@ -131,16 +133,19 @@ impl Part {
         Ok(())
     }
 
-    /// Appends the series' samples in `[start, end]` to `out`, in time order. Blocks
-    /// come from `cache` when it holds them; the ones read are cached whole, so each
-    /// block is read, checksummed and decoded once while it stays cached.
-    pub(crate) fn read_series_cached(
+    /// Appends to `out` the series' blocks overlapping `[start, end]`, in time order,
+    /// each with the positions of its samples inside the range. Blocks come from
+    /// `cache` when it holds them; the ones read are cached whole, so each block is
+    /// read, checksummed and decoded once while it stays cached. Handing out the
+    /// shared blocks (instead of copying their samples here) lets the caller size its
+    /// output once for all parts and copy each sample once.
+    pub(crate) fn series_blocks_cached(
         &self,
         series: SeriesId,
         start: i64,
         end: i64,
         cache: &BlockCache,
-        out: &mut Vec<Sample>,
+        out: &mut Vec<BlockSlice>,
     ) -> Result<(), StorageError> {
         if self.meta.max_ts < start || self.meta.min_ts > end {
             return Ok(());
@@ -154,19 +159,24 @@ impl Part {
                 part: self.uid,
                 offset: b.offset,
             };
-            if let Some(block) = cache.get(&key) {
-                out.extend_from_slice(in_range(&block, start, end));
-                continue;
+            let block = match cache.get(&key) {
+                Some(block) => block,
+                None => {
+                    let (raw, ts, vals) = scratch.get_or_insert_with(Default::default);
+                    self.read_block(&b, raw, ts, vals)?;
+                    let block: DecodedBlock = ts
+                        .iter()
+                        .zip(vals.iter())
+                        .map(|(&t, &v)| Sample::new(t, v))
+                        .collect();
+                    cache.insert(key, Arc::clone(&block));
+                    block
+                }
+            };
+            let range = in_range(&block, start, end);
+            if !range.is_empty() {
+                out.push(BlockSlice { block, range });
             }
-            let (raw, ts, vals) = scratch.get_or_insert_with(Default::default);
-            self.read_block(&b, raw, ts, vals)?;
-            let block: DecodedBlock = ts
-                .iter()
-                .zip(vals.iter())
-                .map(|(&t, &v)| Sample::new(t, v))
-                .collect();
-            out.extend_from_slice(in_range(&block, start, end));
-            cache.insert(key, block);
         }
         Ok(())
     }
@@ -213,12 +223,24 @@ impl Part {
     }
 }
 
-/// The part of a time-sorted block inside `[start, end]`: a cached block is shared,
-/// so only the samples a query can use are copied out of it.
-fn in_range(block: &[Sample], start: i64, end: i64) -> &[Sample] {
+/// The samples of a cached block a read wants: `block[range]`, in time order.
+pub(crate) struct BlockSlice {
+    pub block: DecodedBlock,
+    pub range: Range<usize>,
+}
+
+impl BlockSlice {
+    pub(crate) fn samples(&self) -> &[Sample] {
+        &self.block[self.range.clone()]
+    }
+}
+
+/// The positions of a time-sorted block's samples inside `[start, end]`: a cached
+/// block is shared, so only the samples a query can use are copied out of it.
+fn in_range(block: &[Sample], start: i64, end: i64) -> Range<usize> {
     let lo = block.partition_point(|s| s.timestamp < start);
     let hi = block.partition_point(|s| s.timestamp <= end).max(lo);
-    &block[lo..hi]
+    lo..hi
 }
 
 /// Native histogram blocks (sample kind 2).
@@ -333,7 +355,7 @@ mod tests {
     #[test]
     fn in_range_keeps_the_inclusive_window() {
         let block: Vec<Sample> = (0..10).map(|t| Sample::new(t * 10, t as f64)).collect();
-        let ts = |s: &[Sample]| s.iter().map(|x| x.timestamp).collect::<Vec<_>>();
+        let ts = |r: Range<usize>| block[r].iter().map(|x| x.timestamp).collect::<Vec<_>>();
         assert_eq!(ts(in_range(&block, 20, 40)), vec![20, 30, 40]);
         assert_eq!(ts(in_range(&block, 15, 45)), vec![20, 30, 40]);
         assert_eq!(ts(in_range(&block, -5, 0)), vec![0]);
