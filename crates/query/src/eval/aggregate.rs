@@ -235,7 +235,7 @@ fn k_param(k: f64) -> Result<usize, QueryError> {
 }
 
 /// The group key of `labels` under `grouping`.
-fn group_signature(labels: &Labels, grouping: Option<&Grouping>) -> Signature {
+pub(super) fn group_signature(labels: &Labels, grouping: Option<&Grouping>) -> Signature {
     let mut sig = Vec::new();
     push_group_signature(&mut sig, labels, grouping);
     sig

@@ -42,7 +42,7 @@ pub(crate) fn float_binop(op: BinOp, l: f64, r: f64) -> (f64, bool) {
 }
 
 /// Operators whose result no longer measures the named metric.
-fn drops_name(op: BinOp) -> bool {
+pub(super) fn drops_name(op: BinOp) -> bool {
     matches!(
         op,
         BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow | BinOp::Atan2
@@ -55,6 +55,12 @@ impl Evaluator<'_> {
         b: &BinaryExpr,
         t: i64,
     ) -> Result<StepValue<'e>, QueryError> {
+        // Evaluated series-major for the whole block (series_major_binary.rs).
+        let block = self.block.read().expect("step block lock");
+        if let Some(v) = block.take_id(site_of(b), t) {
+            return Ok(StepValue::Vector(v));
+        }
+        drop(block);
         let lhs = self.eval(&b.lhs, t)?;
         let rhs = self.eval(&b.rhs, t)?;
         let mut notes: Vec<Note> = Vec::new();
@@ -204,7 +210,7 @@ struct MatchKeys<'k> {
     one_to_one_labels: &'k dyn Fn(&Arc<Labels>) -> Option<Arc<Labels>>,
 }
 
-fn signature(labels: &Labels, m: &VectorMatching) -> Signature {
+pub(super) fn signature(labels: &Labels, m: &VectorMatching) -> Signature {
     if m.on {
         signature_on(labels, &m.labels)
     } else {
@@ -418,7 +424,7 @@ fn vector_vector(
 
 /// Prometheus' `resultMetric`: the output labels of one matched pair. The name is
 /// not removed here (delayed name removal flags it instead).
-fn result_labels(
+pub(super) fn result_labels(
     many: &Labels,
     one: &Labels,
     one_to_one: bool,

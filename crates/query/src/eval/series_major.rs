@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 use tidemark_model::Labels;
 
 use super::point_search::count_at_or_before;
-use super::{aggregate, Elem, Evaluator, SeriesData};
+use super::{aggregate, series_major_binary, Elem, Evaluator, SeriesData};
 use crate::ast::{
     AggOp, AggregateExpr, Call, Expr, MatrixSelector, Pos, RangeMode, VectorSelector,
 };
@@ -52,7 +52,12 @@ pub(crate) struct StepBlock {
 impl StepBlock {
     /// The vector of `node` at `t`, if precomputed and not taken yet.
     pub(super) fn take(&self, node: &Expr, t: i64) -> Option<Vec<Elem>> {
-        let slots = self.nodes.get(&node_id(node))?;
+        self.take_id(node_id(node), t)
+    }
+
+    /// [`Self::take`] by the key the node was stored under.
+    pub(super) fn take_id(&self, id: usize, t: i64) -> Option<Vec<Elem>> {
+        let slots = self.nodes.get(&id)?;
         if self.step <= 0 || t < self.first || (t - self.first) % self.step != 0 {
             return None;
         }
@@ -72,7 +77,7 @@ impl StepBlock {
     }
 }
 
-fn node_id(e: &Expr) -> usize {
+pub(super) fn node_id(e: &Expr) -> usize {
     e as *const Expr as usize
 }
 
@@ -143,9 +148,42 @@ fn fusable_aggregate(a: &AggregateExpr) -> bool {
         }
 }
 
+/// Whether `e` is a leaf this module precomputes.
+pub(super) fn is_leaf(e: &Expr) -> bool {
+    match e {
+        Expr::VectorSelector(_) => true,
+        Expr::Call(c) => range_call(c).is_some(),
+        _ => false,
+    }
+}
+
+/// The fused aggregations among the precomputed nodes of `ast` (those
+/// [`Evaluator::fused_aggregate`] folds), each with the selector node whose series
+/// it reads: no other node reads those series, so they can be streamed.
+pub(super) fn fused_aggregates(ast: &Expr) -> Vec<(&Expr, &AggregateExpr, usize)> {
+    let mut nodes = Vec::new();
+    collect(ast, &mut nodes);
+    nodes
+        .into_iter()
+        .filter_map(|node| match node {
+            Expr::Aggregate(a) if fusable_aggregate(a) && !series_major_binary::claims(node) => {
+                let selector_id = match a.expr.unparen() {
+                    Expr::VectorSelector(vs) => vs.id,
+                    Expr::Call(c) => range_call(c)?.matrix.vs.id,
+                    _ => return None,
+                };
+                Some((node, a, selector_id))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The nodes of `e` evaluated at the query's own steps that can be precomputed.
 fn collect<'x>(e: &'x Expr, out: &mut Vec<&'x Expr>) {
     match e {
+        // Binary operations and aggregations over them: series_major_binary.rs.
+        Expr::Binary(_) | Expr::Aggregate(_) if series_major_binary::claims(e) => out.push(e),
         Expr::VectorSelector(_) => out.push(e),
         Expr::Call(c) if range_call(c).is_some() => out.push(e),
         Expr::Aggregate(a) if fusable_aggregate(a) => out.push(e),
@@ -165,12 +203,12 @@ fn collect<'x>(e: &'x Expr, out: &mut Vec<&'x Expr>) {
 }
 
 /// A leaf node prepared for one block: what to evaluate per series and step.
-struct Leaf<'x> {
+pub(super) struct Leaf<'x> {
     kind: LeafKind<'x>,
     /// Selector reference time (`@`, `offset` applied) per step.
     ref_times: Vec<i64>,
     /// The selector node id whose series the leaf reads.
-    selector_id: usize,
+    pub(super) selector_id: usize,
     /// Whether `ref_times` never decrease, so windows can slide forward.
     ascending: bool,
 }
@@ -190,7 +228,7 @@ impl<'x> Leaf<'x> {
 /// One value of a leaf at one step. A float of a series is kept as a borrow of
 /// the series' labels: a fused aggregation reads the number only, so cloning the
 /// labels pointer for every series and step would be wasted (shared-count traffic).
-enum LeafValue<'s> {
+pub(super) enum LeafValue<'s> {
     Elem(Elem),
     Float {
         labels: &'s Arc<Labels>,
@@ -241,8 +279,33 @@ impl Evaluator<'_> {
         };
         let mut nodes = Vec::new();
         collect(ast, &mut nodes);
-        for node in nodes {
+        while let Some(node) = nodes.pop() {
             self.check_alive()?;
+            // Fused aggregations already folded from streamed batches.
+            if let Some(slots) = self.streamed_block(node, steps) {
+                block.nodes.insert(node_id(node), slots);
+                continue;
+            }
+            if series_major_binary::claims(node) {
+                match self.claimed_node_steps(node, steps) {
+                    Some(per_step) => {
+                        let slots = per_step.into_iter().map(|p| Mutex::new(Some(p))).collect();
+                        block
+                            .nodes
+                            .insert(series_major_binary::block_key(node), slots);
+                    }
+                    // Declined: its operands are precomputed as they would be otherwise.
+                    None => match node {
+                        Expr::Binary(b) => {
+                            collect(&b.lhs, &mut nodes);
+                            collect(&b.rhs, &mut nodes);
+                        }
+                        Expr::Aggregate(a) => collect(&a.expr, &mut nodes),
+                        _ => {}
+                    },
+                }
+                continue;
+            }
             // An error is left for the step-major path to report as it always has.
             let (node, per_step) = match node {
                 Expr::Aggregate(a) => match self.fused_aggregate(a, steps) {
@@ -267,7 +330,7 @@ impl Evaluator<'_> {
 
     /// Prepares leaf `node` (a selector or a [`RangeCall`]) for `steps`,
     /// reporting the annotations the step-major path reports once per call.
-    fn leaf<'x>(&self, node: &'x Expr, steps: &[i64]) -> Result<Leaf<'x>, QueryError> {
+    pub(super) fn leaf<'x>(&self, node: &'x Expr, steps: &[i64]) -> Result<Leaf<'x>, QueryError> {
         let ref_times_of = |vs: &VectorSelector| -> Result<Vec<i64>, QueryError> {
             steps.iter().map(|&t| self.selector_time(vs, t)).collect()
         };
@@ -301,7 +364,7 @@ impl Evaluator<'_> {
     }
 
     /// Leaf `leaf` for series `s` at each step of the block: `emit(step index, value)`.
-    fn leaf_series<'s>(
+    pub(super) fn leaf_series<'s>(
         &self,
         leaf: &Leaf<'_>,
         s: &'s SeriesData,
@@ -489,65 +552,107 @@ impl Evaluator<'_> {
                 Arc::new(aggregate::group_labels(&s.labels, a.grouping.as_ref()))
             });
         }
-        // Values per series and step (row-major by series), NaN-boxed presence apart.
-        let n = steps.len();
-        let chunks = for_each_chunk(series, |chunk| {
-            let mut values = vec![0.0; chunk.len() * n];
-            let mut present = vec![false; chunk.len() * n];
-            let mut drop_name = false;
-            let mut histogram = false;
-            for (row, s) in chunk.iter().enumerate() {
-                self.leaf_series(&leaf, s, steps, |i, v| {
-                    let (f, elem_drop_name, elem_histogram) = match &v {
-                        LeafValue::Elem(e) => (e.f, e.drop_name, e.h.is_some()),
-                        LeafValue::Float { f, drop_name, .. } => (*f, *drop_name, false),
-                    };
-                    values[row * n + i] = f;
-                    present[row * n + i] = true;
-                    drop_name |= elem_drop_name;
-                    histogram |= elem_histogram;
-                })?;
-            }
-            Ok((values, present, drop_name, histogram))
-        })?;
-        if chunks.iter().any(|c| c.3) {
+        let chunks = for_each_chunk(series, |chunk| self.leaf_values(&leaf, chunk, steps))?;
+        if chunks.iter().any(|c| c.histogram) {
             return Ok(None);
         }
-        let drop_name = chunks.iter().any(|c| c.2);
-        let per_step: Vec<Vec<Vec<Elem>>> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let mut slots = vec![usize::MAX; n_groups];
-                let mut groups: Vec<(usize, aggregate::Group)> = Vec::new();
-                let mut row_ids = ids.iter();
-                for (values, present, _, _) in &chunks {
-                    let rows = values.len() / n.max(1);
-                    for row in 0..rows {
-                        let id = *row_ids.next().expect("one id per series") as usize;
-                        if !present[row * n + i] {
-                            continue;
-                        }
-                        if slots[id] == usize::MAX {
-                            slots[id] = groups.len();
-                            groups.push((id, aggregate::new_group(Labels::empty())));
-                        }
-                        aggregate::fold_float(&mut groups[slots[id]].1, a.op, values[row * n + i]);
-                    }
-                }
-                let out = groups
-                    .into_iter()
-                    .map(|(id, g)| Elem {
-                        labels: group_labels[id].clone().expect("labels of a seen group"),
-                        f: aggregate::finish(a.op, &g),
-                        h: None,
-                        drop_name,
-                    })
-                    .collect();
-                vec![out]
-            })
-            .collect();
-        Ok(Some(per_step))
+        Ok(Some(fold_groups(
+            a.op,
+            steps.len(),
+            &chunks,
+            &ids,
+            &group_labels,
+        )))
     }
+
+    /// The values of `leaf` for `series` at each of `steps`, for a fused aggregation.
+    pub(super) fn leaf_values(
+        &self,
+        leaf: &Leaf<'_>,
+        series: &[SeriesData],
+        steps: &[i64],
+    ) -> Result<LeafValues, QueryError> {
+        let n = steps.len();
+        let mut out = LeafValues {
+            rows: series.len(),
+            values: vec![0.0; series.len() * n],
+            present: vec![false; series.len() * n],
+            drop_name: false,
+            histogram: false,
+        };
+        for (row, s) in series.iter().enumerate() {
+            self.leaf_series(leaf, s, steps, |i, v| {
+                let (f, elem_drop_name, elem_histogram) = match &v {
+                    LeafValue::Elem(e) => (e.f, e.drop_name, e.h.is_some()),
+                    LeafValue::Float { f, drop_name, .. } => (*f, *drop_name, false),
+                };
+                out.values[row * n + i] = f;
+                out.present[row * n + i] = true;
+                out.drop_name |= elem_drop_name;
+                out.histogram |= elem_histogram;
+            })?;
+        }
+        Ok(out)
+    }
+}
+
+/// A leaf's float values for a run of series, row-major by series: what a fused
+/// aggregation folds (no labels, no per-step vectors).
+pub(super) struct LeafValues {
+    pub rows: usize,
+    /// `values[row * steps + i]`: the series' value at step `i`, if `present`.
+    pub values: Vec<f64>,
+    pub present: Vec<bool>,
+    /// Some value drops the metric name (the output groups then do too).
+    pub drop_name: bool,
+    /// Some value is a histogram: the fused fold does not apply.
+    pub histogram: bool,
+}
+
+/// Folds streaming aggregation `op` at each of `steps` steps from `chunks` (runs of
+/// series in series order, `ids[k]` the group id of the k-th series overall):
+/// per step, members are added in series order and groups are output in the order
+/// their first member appears, exactly as the step-major path does.
+pub(super) fn fold_groups(
+    op: AggOp,
+    steps: usize,
+    chunks: &[LeafValues],
+    ids: &[u32],
+    group_labels: &[Option<Arc<Labels>>],
+) -> Vec<Vec<Vec<Elem>>> {
+    let drop_name = chunks.iter().any(|c| c.drop_name);
+    let n = steps;
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut slots = vec![usize::MAX; group_labels.len()];
+            let mut groups: Vec<(usize, aggregate::Group)> = Vec::new();
+            let mut row_ids = ids.iter();
+            for c in chunks {
+                for row in 0..c.rows {
+                    let id = *row_ids.next().expect("one id per series") as usize;
+                    if !c.present[row * n + i] {
+                        continue;
+                    }
+                    if slots[id] == usize::MAX {
+                        slots[id] = groups.len();
+                        groups.push((id, aggregate::new_group(Labels::empty())));
+                    }
+                    aggregate::fold_float(&mut groups[slots[id]].1, op, c.values[row * n + i]);
+                }
+            }
+            let out = groups
+                .into_iter()
+                .map(|(id, g)| Elem {
+                    labels: group_labels[id].clone().expect("labels of a seen group"),
+                    f: aggregate::finish(op, &g),
+                    h: None,
+                    drop_name,
+                })
+                .collect();
+            vec![out]
+        })
+        .collect()
 }
 
 fn not_a_leaf() -> QueryError {
@@ -556,7 +661,7 @@ fn not_a_leaf() -> QueryError {
 
 /// Runs `f` over chunks of `series` (in parallel when there are enough);
 /// returns the chunks' outputs in series order.
-fn for_each_chunk<S: Sync, T: Send>(
+pub(super) fn for_each_chunk<S: Sync, T: Send>(
     series: &[S],
     f: impl Fn(&[S]) -> Result<T, QueryError> + Sync,
 ) -> Result<Vec<T>, QueryError> {
