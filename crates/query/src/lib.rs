@@ -14,11 +14,13 @@ mod functions;
 mod parse;
 mod positions;
 mod preprocess;
+mod select_batches;
 mod trim_syntax;
 mod value;
 
 pub use engine::{Engine, EngineOptions, QueryContext};
 pub use parse::parse_query;
+pub use select_batches::{InMemoryBatches, SeriesBatches};
 pub use value::{FPoint, HPoint, InstantSample, QueryError, QueryResult, RangeSeries, Value};
 
 use tidemark_model::{HistogramSample, Labels, Matcher, Sample, TimeSeries};
@@ -34,6 +36,23 @@ pub trait Queryable: Send + Sync {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SelectedSeries>, QueryError>;
+
+    /// What [`Queryable::select`] returns, in label order, handed out in batches
+    /// that are read when asked for. An aggregation over many series folds one
+    /// batch at a time instead of holding every series' samples at once.
+    ///
+    /// The default selects everything and splits it; a source that can read
+    /// batches lazily (the storage engine) overrides it.
+    fn select_batches(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Box<dyn SeriesBatches + '_>, QueryError> {
+        let mut series = self.select(matchers, start_ms, end_ms)?;
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Box::new(InMemoryBatches::new(series)))
+    }
 }
 
 /// One series as a [`Queryable`] returns it.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tidemark_model::{is_stale_nan, Matcher, Sample, Tenant, STALE_NAN};
-use tidemark_query::{QueryContext, QueryError, Queryable, SelectedSeries};
-use tidemark_storage::{SeriesSamples, Storage, StorageError};
+use tidemark_query::{QueryContext, QueryError, Queryable, SelectedSeries, SeriesBatches};
+use tidemark_storage::{SelectBatches, SeriesSamples, Storage, StorageError};
 
 /// Cancels the query when dropped. The HTTP handler holds it, so a client disconnect
 /// (which drops the handler future) stops the evaluation at its next check.
@@ -105,6 +105,38 @@ impl Queryable for StorageQueryable {
         // A long select may have outlived the client or the deadline: do not hand the
         // engine work whose result nobody will read.
         check(&self.ctx)?;
+        Ok(series.into_iter().map(to_selected).collect())
+    }
+
+    fn select_batches(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Box<dyn SeriesBatches + '_>, QueryError> {
+        check(&self.ctx)?;
+        let batches = self
+            .storage
+            .select_batches(self.tenant, matchers, start_ms, end_ms)
+            .map_err(storage_to_query_error)?;
+        Ok(Box::new(StorageBatches(batches)))
+    }
+}
+
+/// The storage engine's batched select as the engine reads it.
+struct StorageBatches<'s>(SelectBatches<'s>);
+
+impl SeriesBatches for StorageBatches<'_> {
+    fn batch_count(&self) -> usize {
+        self.0.len()
+    }
+
+    fn max_series(&self) -> usize {
+        self.0.max_series()
+    }
+
+    fn read_batch(&self, i: usize) -> Result<Vec<SelectedSeries>, QueryError> {
+        let series = self.0.read(i).map_err(storage_to_query_error)?;
         Ok(series.into_iter().map(to_selected).collect())
     }
 }

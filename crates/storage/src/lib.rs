@@ -23,6 +23,7 @@ mod partition;
 mod query;
 mod retention;
 mod samples;
+mod select_plan;
 mod series;
 mod snapshot;
 mod status;
@@ -39,6 +40,7 @@ use tidemark_model::{Labels, Matcher, Sample, Tenant, TimeSeries};
 use crate::engine::Engine;
 pub use crate::histograms::select::SeriesSamples;
 pub use crate::histograms::HistogramSeries;
+pub use crate::select_plan::{SelectBatches, SELECT_BATCH_SERIES};
 
 /// The version written to `<data>/FORMAT` and to new parts; bumped on any
 /// incompatible on-disk change.
@@ -238,6 +240,18 @@ impl Storage {
             .engine
             .select_histograms(tenant, matchers, start_ms, end_ms)?;
         Ok(histograms::select::join(floats, histograms))
+    }
+
+    /// [`Storage::select_with_histograms`] in batches of series, in label order,
+    /// whose samples are read when each batch is asked for (see [`SelectBatches`]).
+    pub fn select_batches(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<SelectBatches<'_>, StorageError> {
+        self.engine.select_batches(tenant, matchers, start_ms, end_ms)
     }
 
     /// Label sets of series matching any of the matcher sets (union), sorted, at most `limit` (0 = no limit).
