@@ -174,20 +174,8 @@ impl FrozenPostings {
         read_entry(&mut r).expect("entries were validated when built or decoded")
     }
 
-    /// Calls `f` with every value of label `name` and the ids having it (ascending).
-    pub(crate) fn for_each_value(
-        &self,
-        name: &str,
-        mut f: impl FnMut(&str, &mut dyn Iterator<Item = SeriesId>),
-    ) {
-        for i in self.entries_of(name) {
-            let entry = self.entry(i);
-            f(entry.value, &mut decode_list(entry.list, entry.count));
-        }
-    }
-
-    /// Appends the ids having label `name="value"` to `out`.
-    pub(crate) fn extend_with(&self, name: &str, value: &str, out: &mut Vec<SeriesId>) {
+    /// The encoded id list of label `name="value"`, if any series has it.
+    pub(crate) fn list_with(&self, name: &str, value: &str) -> Option<EncodedIds<'_>> {
         let range = self.entries_of(name);
         let (mut lo, mut hi) = (range.start, range.end);
         while lo < hi {
@@ -197,10 +185,31 @@ impl FrozenPostings {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
-                    out.extend(decode_list(entry.list, entry.count));
-                    return;
+                    return Some(EncodedIds {
+                        list: entry.list,
+                        count: entry.count,
+                    })
                 }
             }
+        }
+        None
+    }
+
+    /// Calls `f` with every value of label `name` and its encoded id list.
+    pub(crate) fn for_each_list<'a>(
+        &'a self,
+        name: &str,
+        mut f: impl FnMut(&'a str, EncodedIds<'a>),
+    ) {
+        for i in self.entries_of(name) {
+            let entry = self.entry(i);
+            f(
+                entry.value,
+                EncodedIds {
+                    list: entry.list,
+                    count: entry.count,
+                },
+            );
         }
     }
 
@@ -215,6 +224,26 @@ impl FrozenPostings {
                 f(name, entry.value, &mut decode_list(entry.list, entry.count));
             }
         }
+    }
+}
+
+/// One (name, value) pair's ids, still encoded: lookups that only test candidates
+/// against a long list walk it without materialising it.
+#[derive(Clone, Copy)]
+pub(crate) struct EncodedIds<'a> {
+    list: &'a [u8],
+    count: usize,
+}
+
+impl<'a> EncodedIds<'a> {
+    /// How many ids the list holds.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The ids, ascending.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = SeriesId> + 'a {
+        decode_list(self.list, self.count)
     }
 }
 
@@ -293,9 +322,8 @@ mod tests {
     }
 
     fn lookup(f: &FrozenPostings, name: &str, value: &str) -> Vec<SeriesId> {
-        let mut out = Vec::new();
-        f.extend_with(name, value, &mut out);
-        out
+        f.list_with(name, value)
+            .map_or_else(Vec::new, |ids| ids.iter().collect())
     }
 
     #[test]
@@ -307,8 +335,9 @@ mod tests {
         assert!(lookup(&f, "job", "x").is_empty());
         assert!(lookup(&f, "nope", "up").is_empty());
         let mut values = Vec::new();
-        f.for_each_value("job", |v, ids| {
-            values.push((v.to_string(), ids.collect::<Vec<_>>()))
+        f.for_each_list("job", |v, ids| {
+            assert_eq!(ids.len(), ids.iter().count());
+            values.push((v.to_string(), ids.iter().collect::<Vec<_>>()))
         });
         assert_eq!(
             values,

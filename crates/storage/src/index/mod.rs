@@ -222,22 +222,34 @@ impl SeriesIndex {
     ) -> Vec<SeriesId> {
         let index = self.days.read();
         let mut out = Vec::new();
+        let mut days_matched = 0;
+        let mut add = |ids: Vec<SeriesId>| {
+            days_matched += 1;
+            if out.is_empty() {
+                out = ids;
+            } else {
+                out.extend(ids);
+            }
+        };
         if days.end().saturating_sub(*days.start()) as usize > index.len() {
             // A very wide range: visit the days that exist rather than every day number.
             for ((t, day), d) in index.iter() {
                 if *t == tenant && days.contains(day) {
-                    out.extend(d.matching(matchers));
+                    add(d.matching(matchers));
                 }
             }
         } else {
             for day in days {
                 if let Some(d) = index.get(&(tenant, day)) {
-                    out.extend(d.matching(matchers));
+                    add(d.matching(matchers));
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        // One day's ids are already ascending and unique.
+        if days_matched > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
         out
     }
 

@@ -11,7 +11,7 @@ use rustc_hash::FxHashSet;
 
 use tidemark_model::{Labels, Matcher};
 
-use crate::index::frozen::{FrozenPostings, SortedPostings};
+use crate::index::frozen::{EncodedIds, FrozenPostings, SortedPostings};
 use crate::series::SeriesId;
 use crate::wire::WireError;
 
@@ -55,8 +55,8 @@ impl RecentPostings {
 /// What one layer of a day can answer; results of all layers are unioned.
 trait Layer {
     fn contains(&self, id: SeriesId) -> bool;
-    /// Ids that have label `m.name` with a value `m` matches.
-    fn extend_matching(&self, m: &Matcher, out: &mut Vec<SeriesId>);
+    /// The id lists of label `m.name`'s values that `m` matches.
+    fn matching_lists<'a>(&'a self, m: &Matcher, out: &mut Vec<IdList<'a>>);
     /// Ids that have label `m.name` with a value `m` does not match.
     fn extend_not_matching(&self, m: &Matcher, out: &mut FxHashSet<SeriesId>);
     fn extend_all(&self, out: &mut Vec<SeriesId>);
@@ -67,25 +67,28 @@ impl Layer for FrozenPostings {
         FrozenPostings::contains(self, id)
     }
 
-    fn extend_matching(&self, m: &Matcher, out: &mut Vec<SeriesId>) {
+    fn matching_lists<'a>(&'a self, m: &Matcher, out: &mut Vec<IdList<'a>>) {
         match m.set_matches() {
             Some(literals) => {
-                for v in literals {
-                    self.extend_with(&m.name, v, out);
-                }
+                out.extend(
+                    literals
+                        .iter()
+                        .filter_map(|v| self.list_with(&m.name, v))
+                        .map(IdList::Encoded),
+                );
             }
-            None => self.for_each_value(&m.name, |v, ids| {
+            None => self.for_each_list(&m.name, |v, ids| {
                 if m.matches(v) {
-                    out.extend(ids);
+                    out.push(IdList::Encoded(ids));
                 }
             }),
         }
     }
 
     fn extend_not_matching(&self, m: &Matcher, out: &mut FxHashSet<SeriesId>) {
-        self.for_each_value(&m.name, |v, ids| {
+        self.for_each_list(&m.name, |v, ids| {
             if !m.matches(v) {
-                out.extend(ids);
+                out.extend(ids.iter());
             }
         });
     }
@@ -100,22 +103,23 @@ impl Layer for RecentPostings {
         self.ids.contains(&id)
     }
 
-    fn extend_matching(&self, m: &Matcher, out: &mut Vec<SeriesId>) {
+    fn matching_lists<'a>(&'a self, m: &Matcher, out: &mut Vec<IdList<'a>>) {
         let Some(values) = self.postings.get(&m.name) else {
             return;
         };
         match m.set_matches() {
             Some(literals) => {
-                for v in literals {
-                    if let Some(ids) = values.get(v) {
-                        out.extend_from_slice(ids);
-                    }
-                }
+                out.extend(
+                    literals
+                        .iter()
+                        .filter_map(|v| values.get(*v))
+                        .map(|ids| IdList::Unordered(ids)),
+                );
             }
             None => {
                 for (v, ids) in values {
                     if m.matches(v) {
-                        out.extend_from_slice(ids);
+                        out.push(IdList::Unordered(ids));
                     }
                 }
             }
@@ -148,12 +152,84 @@ pub(crate) struct DayIndex {
     removed: FxHashSet<SeriesId>,
 }
 
-/// What one matcher contributes to the result.
-enum Constraint {
-    /// Only these ids can match.
-    Within(Vec<SeriesId>),
-    /// These ids cannot match (matchers that accept the empty value, e.g. `l!="x"`).
-    Excluding(FxHashSet<SeriesId>),
+/// One id list a matcher selects, in the form its layer keeps it.
+#[derive(Clone, Copy)]
+enum IdList<'a> {
+    /// A frozen layer's list: ascending, decoded while walked.
+    Encoded(EncodedIds<'a>),
+    /// A recent layer's list, in insertion order.
+    Unordered(&'a [SeriesId]),
+}
+
+impl IdList<'_> {
+    fn len(&self) -> usize {
+        match self {
+            IdList::Encoded(ids) => ids.len(),
+            IdList::Unordered(ids) => ids.len(),
+        }
+    }
+
+    /// Sets `hit[i]` for every `candidates[i]` (ascending, unique) this list holds.
+    fn mark_hits(&self, candidates: &[SeriesId], hit: &mut [bool]) {
+        match self {
+            IdList::Encoded(ids) => {
+                // Both ascending: one merge walk, stopped once past the last candidate.
+                let mut next = 0;
+                for id in ids.iter() {
+                    while next < candidates.len() && candidates[next] < id {
+                        next += 1;
+                    }
+                    if next == candidates.len() {
+                        break;
+                    }
+                    if candidates[next] == id {
+                        hit[next] = true;
+                    }
+                }
+            }
+            IdList::Unordered(ids) => {
+                for id in ids.iter() {
+                    if let Ok(i) = candidates.binary_search(id) {
+                        hit[i] = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The lists of one matcher that does not match the empty value: a series matches
+/// it when any list holds its id.
+struct Selection<'a> {
+    lists: Vec<IdList<'a>>,
+    /// Sum of the lists' lengths: the most ids the matcher can select.
+    bound: usize,
+}
+
+impl Selection<'_> {
+    /// Its ids, ascending and unique.
+    fn ids(&self) -> Vec<SeriesId> {
+        let mut out = Vec::with_capacity(self.bound);
+        for list in &self.lists {
+            match list {
+                IdList::Encoded(ids) => out.extend(ids.iter()),
+                IdList::Unordered(ids) => out.extend_from_slice(ids),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Keeps the `candidates` (ascending, unique) some list holds.
+    fn retain_selected(&self, candidates: &mut Vec<SeriesId>) {
+        let mut hit = vec![false; candidates.len()];
+        for list in &self.lists {
+            list.mark_hits(candidates, &mut hit);
+        }
+        let mut hits = hit.into_iter();
+        candidates.retain(|_| hits.next().unwrap_or(false));
+    }
 }
 
 /// A snapshot of a day's layers for building its next frozen layer outside the lock.
@@ -292,22 +368,42 @@ impl DayIndex {
     }
 
     /// Ids matching every matcher (ascending). No matchers match every series.
+    ///
+    /// Only the matcher selecting the fewest ids is decoded into a list; the other
+    /// lists are walked to keep the candidates they hold. A one-host selector
+    /// (`metric{instance="h"}`) thus never materialises the metric's whole list.
     pub(crate) fn matching(&self, matchers: &[Matcher]) -> Vec<SeriesId> {
-        let mut within: Vec<Vec<SeriesId>> = Vec::new();
+        let mut selections: Vec<Selection<'_>> = Vec::new();
         let mut excluding: Vec<FxHashSet<SeriesId>> = Vec::new();
         for m in matchers {
-            match self.constraint(m) {
-                Constraint::Within(v) if v.is_empty() => return Vec::new(),
-                Constraint::Within(v) => within.push(v),
-                Constraint::Excluding(s) => excluding.push(s),
+            if m.matches_empty() {
+                // Series without the label match; exclude those whose value does not.
+                let mut out = FxHashSet::default();
+                for layer in self.layers() {
+                    layer.extend_not_matching(m, &mut out);
+                }
+                excluding.push(out);
+                continue;
             }
+            let mut lists = Vec::new();
+            for layer in self.layers() {
+                layer.matching_lists(m, &mut lists);
+            }
+            let bound = lists.iter().map(IdList::len).sum();
+            if bound == 0 {
+                return Vec::new();
+            }
+            selections.push(Selection { lists, bound });
         }
-        within.sort_by_key(Vec::len);
-        let mut result: Vec<SeriesId> = match within.split_first() {
+        selections.sort_by_key(|s| s.bound);
+        let mut result: Vec<SeriesId> = match selections.split_first() {
             Some((smallest, rest)) => {
-                let mut r = smallest.clone();
+                let mut r = smallest.ids();
                 for other in rest {
-                    r.retain(|id| other.binary_search(id).is_ok());
+                    if r.is_empty() {
+                        break;
+                    }
+                    other.retain_selected(&mut r);
                 }
                 r
             }
@@ -321,27 +417,12 @@ impl DayIndex {
                 all
             }
         };
-        result
-            .retain(|id| !self.removed.contains(id) && excluding.iter().all(|ex| !ex.contains(id)));
-        result
-    }
-
-    fn constraint(&self, m: &Matcher) -> Constraint {
-        if m.matches_empty() {
-            // Series without the label match; exclude those whose value does not.
-            let mut out = FxHashSet::default();
-            for layer in self.layers() {
-                layer.extend_not_matching(m, &mut out);
-            }
-            return Constraint::Excluding(out);
+        if !self.removed.is_empty() || !excluding.is_empty() {
+            result.retain(|id| {
+                !self.removed.contains(id) && excluding.iter().all(|ex| !ex.contains(id))
+            });
         }
-        let mut out = Vec::new();
-        for layer in self.layers() {
-            layer.extend_matching(m, &mut out);
-        }
-        out.sort_unstable();
-        out.dedup();
-        Constraint::Within(out)
+        result
     }
 }
 
@@ -429,10 +510,91 @@ mod tests {
             check(&[m(MatchOp::NotRegex, "job", "a.*")], vec![2, 3]);
             check(&[m(MatchOp::Regex, "job", ".*")], vec![1, 2, 3, 4]);
             check(&[m(MatchOp::Regex, "job", ".+")], vec![1, 2, 4]);
+            check(
+                &[
+                    Matcher::equal("__name__", "up"),
+                    Matcher::equal("job", "db"),
+                ],
+                vec![2],
+            );
+            check(
+                &[
+                    m(MatchOp::Regex, "job", "api|db"),
+                    Matcher::equal("__name__", "up"),
+                    m(MatchOp::Regex, "__name__", "u.*|d.*"),
+                ],
+                vec![1, 2],
+            );
+            check(
+                &[
+                    Matcher::equal("__name__", "down"),
+                    Matcher::equal("job", "db"),
+                ],
+                vec![],
+            );
             check(&[Matcher::equal("nope", "x")], vec![]);
             check(&[m(MatchOp::NotEqual, "nope", "x")], vec![1, 2, 3, 4]);
             check(&[], vec![1, 2, 3, 4]);
             assert!(d.contains(4) && !d.contains(5), "{layout}");
+        }
+    }
+
+    #[test]
+    fn intersections_agree_with_filtering_every_series() {
+        let labels_of = |id: SeriesId| {
+            Labels::from_pairs([
+                ("__name__", if id % 3 == 0 { "a" } else { "b" }.to_string()),
+                ("host", format!("h{}", id % 7)),
+                ("cpu", (id % 5).to_string()),
+            ])
+        };
+        let mut d = DayIndex::default();
+        for id in 1..=600 {
+            d.add(id, &labels_of(id));
+        }
+        let c = d.begin_compaction().unwrap();
+        let built = c.build().unwrap();
+        d.finish_compaction(&c, Some(built));
+        // A recent layer on top of the frozen one, and a removed series.
+        for id in 601..=700 {
+            d.add(id, &labels_of(id));
+        }
+        d.remove(21);
+        let cases = [
+            vec![
+                Matcher::equal("__name__", "a"),
+                Matcher::equal("host", "h3"),
+            ],
+            vec![
+                Matcher::equal("host", "h3"),
+                m(MatchOp::Regex, "cpu", "1|4"),
+            ],
+            vec![
+                m(MatchOp::Regex, "__name__", "a|b"),
+                Matcher::equal("cpu", "0"),
+                m(MatchOp::NotEqual, "host", "h1"),
+            ],
+            vec![
+                Matcher::equal("host", "h0"),
+                m(MatchOp::Regex, "__name__", ".+"),
+            ],
+            vec![
+                Matcher::equal("cpu", "2"),
+                m(MatchOp::Regex, "host", "h[0-2]"),
+            ],
+        ];
+        for matchers in cases {
+            let want: Vec<SeriesId> = (1..=700)
+                .filter(|&id| id != 21)
+                .filter(|&id| {
+                    let labels = labels_of(id);
+                    matchers
+                        .iter()
+                        .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+                })
+                .collect();
+            assert!(!want.is_empty(), "{matchers:?} selects something");
+            assert_eq!(d.matching(&matchers), want, "{matchers:?}");
         }
     }
 
