@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use tidemark_storage::{Storage, StorageOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -106,6 +107,13 @@ pub async fn serve(
     let mut open_task = tokio::task::spawn_blocking(move || Storage::open(opts));
     let app = router(st.clone());
     let mut http_stop = stop_rx.clone();
+    // Responses are written whole; Nagle's algorithm would only hold back the tail
+    // of a large one until the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         stopped(&mut http_stop).await;
     });

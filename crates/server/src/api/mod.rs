@@ -1,6 +1,7 @@
 //! Prometheus-compatible HTTP API handlers.
 
 pub mod admin;
+mod compute;
 mod go_float;
 pub mod params;
 pub mod promjson;

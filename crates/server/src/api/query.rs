@@ -1,6 +1,6 @@
 //! `/api/v1/query` and `/api/v1/query_range`.
 //!
-//! Queries run on tokio's blocking pool (PromQL evaluation is CPU-bound), at most
+//! Queries run on rayon's pool (PromQL evaluation is CPU-bound; see `compute`), at most
 //! `--search.max-concurrent-queries` at a time with a bounded queue wait. A client
 //! disconnect drops the handler future, whose guard cancels the evaluation.
 
@@ -11,6 +11,7 @@ use axum::response::Response;
 use tidemark_model::Tenant;
 use tidemark_query::{QueryContext, QueryError, QueryResult};
 
+use super::compute;
 use super::params::{parse_duration_ms, Params};
 use super::promjson::query_response;
 use super::response::{raw_json, ApiError};
@@ -98,7 +99,7 @@ fn required_time(params: &Params, key: &str) -> Result<i64, ApiError> {
     }
 }
 
-/// Runs one evaluation on the blocking pool under the concurrency limit, deadline and
+/// Runs one evaluation on the compute pool under the concurrency limit, deadline and
 /// cancel-on-disconnect guard, and renders the Prometheus JSON answer.
 async fn run<F>(
     st: SharedState,
@@ -150,7 +151,7 @@ where
     let _cancel_on_drop = CancelOnDrop(ctx.clone());
     let task_state = st.clone();
     let task_ctx = ctx.clone();
-    let task = tokio::task::spawn_blocking(move || {
+    let task = compute::evaluate(move || {
         let _permit = permit;
         let _in_flight = InFlight::enter(&task_state);
         let q = StorageQueryable::new(storage, Tenant::DEFAULT, task_ctx.clone());
@@ -166,9 +167,9 @@ where
     let joined = tokio::time::timeout(timeout + grace, task).await;
     let result = match joined {
         Err(_) => return Err(QueryError::Timeout("query execution".to_string()).into()),
-        Ok(Err(join_err)) => {
+        Ok(Err(panicked)) => {
             return Err(ApiError::internal(format!(
-                "query evaluation failed: {join_err}"
+                "query evaluation failed: {panicked}"
             )))
         }
         Ok(Ok(r)) => r,
