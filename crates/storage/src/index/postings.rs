@@ -216,8 +216,11 @@ impl Selection<'_> {
                 IdList::Unordered(ids) => out.extend_from_slice(ids),
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        // A single frozen list is already ascending and unique.
+        if !matches!(self.lists[..], [IdList::Encoded(_)]) {
+            out.sort_unstable();
+            out.dedup();
+        }
         out
     }
 

@@ -16,6 +16,7 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
 use tidemark_model::Labels;
 
 /// Appends the order-preserving encoding of `labels` to `out`.
@@ -34,24 +35,76 @@ fn encode(labels: &Labels, out: &mut Vec<u8>) {
     }
 }
 
+/// From this many items on, keys are built and sorted on rayon's pool: a select of
+/// thousands of series spends a good part of its single-threaded time here.
+const PARALLEL_MIN_ITEMS: usize = 4096;
+/// Items per parallel encoding task.
+const CHUNK_ITEMS: usize = 1024;
+
+/// The keys of consecutive items: item `i` of the chunk has `arena[spans[i]]`.
+struct EncodedChunk {
+    arena: Vec<u8>,
+    spans: Vec<Range<usize>>,
+    /// How long a prefix every key of the chunk shares with the first item's key.
+    common_with_first: usize,
+}
+
+fn encode_chunk<T>(items: &[T], labels_of: &impl Fn(&T) -> &Labels, first: &[u8]) -> EncodedChunk {
+    let mut arena = Vec::new();
+    let mut spans = Vec::with_capacity(items.len());
+    let mut common = first.len();
+    for item in items {
+        let start = arena.len();
+        encode(labels_of(item), &mut arena);
+        let key = &arena[start..];
+        common = first[..common]
+            .iter()
+            .zip(key)
+            .position(|(a, b)| a != b)
+            .unwrap_or(common.min(key.len()));
+        spans.push(start..arena.len());
+    }
+    EncodedChunk {
+        arena,
+        spans,
+        common_with_first: common,
+    }
+}
+
 /// Sorts `items` by the label set `labels_of` gives each, in [`Labels`]' order.
 /// Items with equal label sets keep their relative order.
-pub(crate) fn sort_by_labels<T>(items: &mut Vec<T>, labels_of: impl Fn(&T) -> &Labels) {
+pub(crate) fn sort_by_labels<T: Send + Sync>(
+    items: &mut Vec<T>,
+    labels_of: impl Fn(&T) -> &Labels + Sync,
+) {
     if items.len() < 2 {
         return;
     }
-    let mut arena: Vec<u8> = Vec::new();
-    let mut spans: Vec<Range<usize>> = Vec::with_capacity(items.len());
-    for item in items.iter() {
-        let start = arena.len();
-        encode(labels_of(item), &mut arena);
-        spans.push(start..arena.len());
-    }
+    let mut first = Vec::new();
+    encode(labels_of(&items[0]), &mut first);
+    let parallel = items.len() >= PARALLEL_MIN_ITEMS;
+    let (chunks, chunk_len): (Vec<EncodedChunk>, usize) = if parallel {
+        let chunks = items
+            .par_chunks(CHUNK_ITEMS)
+            .map(|c| encode_chunk(c, &labels_of, &first))
+            .collect();
+        (chunks, CHUNK_ITEMS)
+    } else {
+        (vec![encode_chunk(items, &labels_of, &first)], items.len())
+    };
     // Series of one select mostly share a long prefix (the metric name and more):
     // it decides nothing, so comparisons start after it, and the next 8 bytes of
     // each key, as one integer, decide most comparisons without a `memcmp`.
-    let common = common_prefix_len(&arena, &spans);
-    let rest = |i: usize| &arena[spans[i].start + common..spans[i].end];
+    let common = chunks
+        .iter()
+        .map(|c| c.common_with_first)
+        .min()
+        .unwrap_or(0);
+    let rest = |i: usize| {
+        let chunk = &chunks[i / chunk_len];
+        let span = &chunk.spans[i % chunk_len];
+        &chunk.arena[span.start + common..span.end]
+    };
     let mut order: Vec<(u64, usize)> = (0..items.len()).map(|i| (head(rest(i)), i)).collect();
     let cmp = |a: &(u64, usize), b: &(u64, usize)| {
         a.0.cmp(&b.0)
@@ -62,26 +115,17 @@ pub(crate) fn sort_by_labels<T>(items: &mut Vec<T>, labels_of: impl Fn(&T) -> &L
     if order.windows(2).all(|w| cmp(&w[0], &w[1]).is_le()) {
         return;
     }
-    order.sort_unstable_by(cmp);
+    if parallel {
+        order.par_sort_unstable_by(cmp);
+    } else {
+        order.sort_unstable_by(cmp);
+    }
     let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
     items.extend(
         order
             .into_iter()
             .map(|(_, i)| slots[i].take().expect("each position is taken once")),
     );
-}
-
-/// Length of the prefix every key in `spans` shares.
-fn common_prefix_len(arena: &[u8], spans: &[Range<usize>]) -> usize {
-    let first = &arena[spans[0].clone()];
-    spans[1..].iter().fold(first.len(), |common, span| {
-        let key = &arena[span.clone()];
-        first[..common]
-            .iter()
-            .zip(key)
-            .position(|(a, b)| a != b)
-            .unwrap_or(common.min(key.len()))
-    })
 }
 
 /// The first 8 bytes of `key` as a big-endian integer (zero-padded), so integer
@@ -129,6 +173,33 @@ mod tests {
         sort_by_labels(&mut items, |(l, _)| l);
         let order: Vec<i32> = items.iter().map(|(_, i)| *i).collect();
         assert_eq!(order, vec![1, 3, 0, 2]);
+    }
+
+    #[test]
+    fn large_inputs_sorted_in_parallel_match_labels_order() {
+        // More than PARALLEL_MIN_ITEMS, with chunks whose keys share prefixes of
+        // different lengths with the first item's.
+        let n = PARALLEL_MIN_ITEMS + CHUNK_ITEMS / 2 + 3;
+        let sets: Vec<Labels> = (0..n)
+            .map(|i| {
+                let i = (i * 7919) % n;
+                labels(&[
+                    ("__name__", "node_cpu_seconds_total"),
+                    ("cpu", &(i % 13).to_string()),
+                    ("instance", &format!("host-{:05}", i / 13)),
+                    ("mode", if i % 2 == 0 { "idle" } else { "user" }),
+                ])
+            })
+            .chain([
+                labels(&[("__name__", "a")]),
+                labels(&[("__name__", "node")]),
+            ])
+            .collect();
+        let mut expected = sets.clone();
+        expected.sort();
+        let mut got = sets;
+        sort_by_labels(&mut got, |l| l);
+        assert_eq!(got, expected);
     }
 
     fn label_set() -> impl Strategy<Value = Labels> {
