@@ -210,7 +210,7 @@ struct MatchKeys<'k> {
     one_to_one_labels: &'k dyn Fn(&Arc<Labels>) -> Option<Arc<Labels>>,
 }
 
-pub(super) fn signature(labels: &Labels, m: &VectorMatching) -> Signature {
+fn signature(labels: &Labels, m: &VectorMatching) -> Signature {
     if m.on {
         signature_on(labels, &m.labels)
     } else {

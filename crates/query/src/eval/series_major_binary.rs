@@ -24,7 +24,8 @@ use rustc_hash::FxHashMap;
 use tidemark_model::Labels;
 
 use super::aggregate;
-use super::binary::{drops_name, float_binop, result_labels, signature};
+use super::binary::{drops_name, float_binop, result_labels};
+use super::labels_util::{push_signature_on, push_signature_without};
 use super::series_keys::site_of;
 use super::series_major::{for_each_chunk, is_leaf, LeafValue};
 use super::{Elem, Evaluator};
@@ -199,7 +200,7 @@ impl Evaluator<'_> {
         match e.unparen() {
             Expr::Binary(b) => self.binary_table(b, steps),
             Expr::Aggregate(a) => match self.table(&a.expr, steps)? {
-                Some(input) => Ok(aggregate_table(a, &input)),
+                Some(input) => Ok(self.aggregate_table(a, &input)),
                 None => Ok(None),
             },
             leaf => self.leaf_table(leaf, steps),
@@ -217,6 +218,8 @@ impl Evaluator<'_> {
         let n = steps.len();
         let parts = for_each_chunk(series, |chunk| {
             let mut part = Table::empty(n);
+            part.values.reserve(chunk.len() * n);
+            part.present.reserve(chunk.len() * n);
             let mut usable = true;
             for s in chunk {
                 let base = part.values.len();
@@ -294,7 +297,7 @@ impl Evaluator<'_> {
                 let Some(r) = self.table(&b.rhs, steps)? else {
                     return Ok(None);
                 };
-                Ok(one_to_one(b, &l, &r))
+                Ok(self.one_to_one(b, &l, &r))
             }
             (Some(_), Some(_)) => Ok(None),
         }
@@ -327,133 +330,166 @@ fn scalar_op(op: BinOp, mut t: Table, s: f64, scalar_left: bool, return_bool: bo
     t
 }
 
-/// One-to-one vector matching of `l` and `r`. `None` when a signature is
-/// ambiguous on either side (an error at the steps where it shows, which the
-/// step-major path reports).
-fn one_to_one(b: &BinaryExpr, l: &Table, r: &Table) -> Option<Table> {
-    let default_matching = VectorMatching {
-        on: false,
-        labels: Vec::new(),
-    };
-    let m = b.modifier.matching.as_ref().unwrap_or(&default_matching);
-    let mut right_by_sig: FxHashMap<Vec<u8>, usize> = FxHashMap::default();
-    for (ri, row) in r.rows.iter().enumerate() {
-        if right_by_sig.insert(signature(&row.labels, m), ri).is_some() {
-            return None;
-        }
-    }
-    // (left row, right row) in left row order; each right row matched once.
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    let mut right_matched = vec![false; r.rows.len()];
-    for (li, row) in l.rows.iter().enumerate() {
-        if let Some(&ri) = right_by_sig.get(&signature(&row.labels, m)) {
-            if std::mem::replace(&mut right_matched[ri], true) {
+impl Evaluator<'_> {
+    /// One-to-one vector matching of `l` and `r`. `None` when a signature is
+    /// ambiguous on either side (an error at the steps where it shows, which the
+    /// step-major path reports). Matching ids and output labels come from the
+    /// query's memos, as in the step-major path, so later blocks reuse them.
+    fn one_to_one(&self, b: &BinaryExpr, l: &Table, r: &Table) -> Option<Table> {
+        let default_matching = VectorMatching {
+            on: false,
+            labels: Vec::new(),
+        };
+        let m = b.modifier.matching.as_ref().unwrap_or(&default_matching);
+        let site = site_of(b);
+        let series: Vec<&Arc<Labels>> = l.rows.iter().chain(&r.rows).map(|x| &x.labels).collect();
+        let ids = self.series_keys.ids(site, &series, |labels, sig| {
+            if m.on {
+                push_signature_on(sig, labels, &m.labels)
+            } else {
+                push_signature_without(sig, labels, &m.labels)
+            }
+        });
+        let (left_ids, right_ids) = ids.split_at(l.rows.len());
+        let id_space = ids.iter().map(|&id| id as usize + 1).max().unwrap_or(0);
+        let mut right_of_id = vec![NONE; id_space];
+        for (ri, &id) in right_ids.iter().enumerate() {
+            if std::mem::replace(&mut right_of_id[id as usize], ri as u32) != NONE {
                 return None;
             }
-            pairs.push((li, ri));
         }
-    }
-    let (op, return_bool, n) = (b.op, b.modifier.return_bool, l.steps);
-    let mut out = Table::empty(n);
-    out.values = vec![0.0; pairs.len() * n];
-    out.present = vec![false; pairs.len() * n];
-    for (p, &(li, ri)) in pairs.iter().enumerate() {
-        let left = &l.rows[li];
-        out.rows.push(Row {
-            labels: Arc::new(result_labels(&left.labels, &left.labels, true, m, &[])),
-            drop_name: left.drop_name || drops_name(op) || return_bool,
-        });
-        for i in 0..n {
-            if !(l.present[li * n + i] && r.present[ri * n + i]) {
-                continue;
+        // (left row, right row) in left row order; each right row matched once.
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        let mut right_matched = vec![false; r.rows.len()];
+        for (li, &id) in left_ids.iter().enumerate() {
+            let ri = right_of_id[id as usize];
+            if ri != NONE {
+                if std::mem::replace(&mut right_matched[ri as usize], true) {
+                    return None;
+                }
+                pairs.push((li, ri as usize));
             }
-            let (mut value, mut keep) = float_binop(op, l.values[li * n + i], r.values[ri * n + i]);
-            if return_bool {
-                value = if keep { 1.0 } else { 0.0 };
-                keep = true;
-            }
-            out.values[p * n + i] = value;
-            out.present[p * n + i] = keep;
         }
-    }
-    // The output follows the left operand's order at each step.
-    if l.order.iter().any(Option::is_some) {
-        let mut pair_of_left = vec![u32::MAX; l.rows.len()];
-        for (p, &(li, _)) in pairs.iter().enumerate() {
-            pair_of_left[li] = p as u32;
-        }
-        for (i, order) in l.order.iter().enumerate() {
-            out.order[i] = order.as_ref().map(|rows| {
-                rows.iter()
-                    .map(|&li| pair_of_left[li as usize])
-                    .filter(|&p| p != u32::MAX)
-                    .collect()
+        let (op, return_bool, n) = (b.op, b.modifier.return_bool, l.steps);
+        let mut out = Table::empty(n);
+        out.values = vec![0.0; pairs.len() * n];
+        out.present = vec![false; pairs.len() * n];
+        for (p, &(li, ri)) in pairs.iter().enumerate() {
+            let left = &l.rows[li];
+            let derive = |x: &Labels| result_labels(x, x, true, m, &[]);
+            let labels = match self.match_labels.get_or_derive(site, &left.labels, derive) {
+                Some(shared) => shared,
+                None => Arc::new(derive(&left.labels)),
+            };
+            out.rows.push(Row {
+                labels,
+                drop_name: left.drop_name || drops_name(op) || return_bool,
             });
+            let (lv, lp) = (&l.values[li * n..][..n], &l.present[li * n..][..n]);
+            let (rv, rp) = (&r.values[ri * n..][..n], &r.present[ri * n..][..n]);
+            let (ov, op_) = (
+                &mut out.values[p * n..][..n],
+                &mut out.present[p * n..][..n],
+            );
+            for i in 0..n {
+                if !(lp[i] && rp[i]) {
+                    continue;
+                }
+                let (mut value, mut keep) = float_binop(op, lv[i], rv[i]);
+                if return_bool {
+                    value = if keep { 1.0 } else { 0.0 };
+                    keep = true;
+                }
+                ov[i] = value;
+                op_[i] = keep;
+            }
         }
+        // The output follows the left operand's order at each step.
+        if l.order.iter().any(Option::is_some) {
+            let mut pair_of_left = vec![NONE; l.rows.len()];
+            for (p, &(li, _)) in pairs.iter().enumerate() {
+                pair_of_left[li] = p as u32;
+            }
+            for (i, order) in l.order.iter().enumerate() {
+                out.order[i] = order.as_ref().map(|rows| {
+                    rows.iter()
+                        .map(|&li| pair_of_left[li as usize])
+                        .filter(|&p| p != NONE)
+                        .collect()
+                });
+            }
+        }
+        Some(out)
     }
-    Some(out)
+
+    /// Streaming aggregation `a` of `input`: per step, members are folded in the
+    /// order the step-major path meets them, and groups come out in the order
+    /// their first member appears. `None` when a group's name flag would differ
+    /// between steps (a table row has one).
+    fn aggregate_table(&self, a: &AggregateExpr, input: &Table) -> Option<Table> {
+        let series: Vec<&Arc<Labels>> = input.rows.iter().map(|x| &x.labels).collect();
+        let ids = self.group_ids_of(a, &series);
+        // Group ids are per query: number the groups of this input densely.
+        let mut group_of_id: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut first_member: Vec<usize> = Vec::new();
+        let groups_of_rows: Vec<u32> = ids
+            .iter()
+            .enumerate()
+            .map(|(r, id)| {
+                let next = first_member.len() as u32;
+                let g = *group_of_id.entry(*id).or_insert(next);
+                if g == next {
+                    first_member.push(r);
+                }
+                g
+            })
+            .collect();
+        let n = input.steps;
+        let groups = first_member.len();
+        let mut out = Table::empty(n);
+        out.values = vec![0.0; groups * n];
+        out.present = vec![false; groups * n];
+        let mut drop_name: Vec<Option<bool>> = vec![None; groups];
+        let mut state: Vec<Option<(aggregate::Group, bool)>> = (0..groups).map(|_| None).collect();
+        for i in 0..n {
+            let mut seen: Vec<u32> = Vec::new();
+            input.for_rows_at(i, |r| {
+                let g = groups_of_rows[r] as usize;
+                let (group, name) = state[g].get_or_insert_with(|| {
+                    seen.push(g as u32);
+                    (aggregate::new_group(Labels::empty()), false)
+                });
+                *name |= input.rows[r].drop_name;
+                aggregate::fold_float(group, a.op, input.values[r * n + i]);
+            });
+            for &g in &seen {
+                let g = g as usize;
+                let (group, name) = state[g].take().expect("a group seen at this step");
+                if *drop_name[g].get_or_insert(name) != name {
+                    return None;
+                }
+                out.values[g * n + i] = aggregate::finish(a.op, &group);
+                out.present[g * n + i] = true;
+            }
+            if seen.windows(2).any(|w| w[0] > w[1]) {
+                out.order[i] = Some(seen);
+            }
+        }
+        let grouping = a.grouping.as_ref();
+        out.rows = first_member
+            .iter()
+            .zip(&drop_name)
+            .map(|(&r, name)| Row {
+                labels: Arc::new(aggregate::group_labels(&input.rows[r].labels, grouping)),
+                drop_name: name.unwrap_or(false),
+            })
+            .collect();
+        Some(out)
+    }
 }
 
-/// Streaming aggregation `a` of `input`: per step, members are folded in the
-/// order the step-major path meets them, and groups come out in the order their
-/// first member appears. `None` when a group's name flag would differ between
-/// steps (a table row has one).
-fn aggregate_table(a: &AggregateExpr, input: &Table) -> Option<Table> {
-    let grouping = a.grouping.as_ref();
-    let mut id_of_signature: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
-    let mut first_member: Vec<usize> = Vec::new();
-    let ids: Vec<u32> = (input.rows.iter().enumerate())
-        .map(|(r, row)| {
-            let sig = aggregate::group_signature(&row.labels, grouping);
-            let next = id_of_signature.len() as u32;
-            let id = *id_of_signature.entry(sig).or_insert(next);
-            if id == next {
-                first_member.push(r);
-            }
-            id
-        })
-        .collect();
-    let n = input.steps;
-    let groups = first_member.len();
-    let mut out = Table::empty(n);
-    out.values = vec![0.0; groups * n];
-    out.present = vec![false; groups * n];
-    let mut drop_name: Vec<Option<bool>> = vec![None; groups];
-    let mut state: Vec<Option<(aggregate::Group, bool)>> = (0..groups).map(|_| None).collect();
-    for i in 0..n {
-        let mut seen: Vec<u32> = Vec::new();
-        input.for_rows_at(i, |r| {
-            let id = ids[r] as usize;
-            let (g, name) = state[id].get_or_insert_with(|| {
-                seen.push(id as u32);
-                (aggregate::new_group(Labels::empty()), false)
-            });
-            *name |= input.rows[r].drop_name;
-            aggregate::fold_float(g, a.op, input.values[r * n + i]);
-        });
-        for &id in &seen {
-            let id = id as usize;
-            let (g, name) = state[id].take().expect("a group seen at this step");
-            if *drop_name[id].get_or_insert(name) != name {
-                return None;
-            }
-            out.values[id * n + i] = aggregate::finish(a.op, &g);
-            out.present[id * n + i] = true;
-        }
-        if seen.windows(2).any(|w| w[0] > w[1]) {
-            out.order[i] = Some(seen);
-        }
-    }
-    out.rows = first_member
-        .iter()
-        .zip(&drop_name)
-        .map(|(&r, name)| Row {
-            labels: Arc::new(aggregate::group_labels(&input.rows[r].labels, grouping)),
-            drop_name: name.unwrap_or(false),
-        })
-        .collect();
-    Some(out)
-}
+/// No row (in row index tables).
+const NONE: u32 = u32::MAX;
 
 #[cfg(test)]
 mod tests {
