@@ -8,10 +8,11 @@
 //! * `max_over_time`/`min_over_time` keep a monotonic deque of candidates;
 //! * `changes`/`resets` keep a running count of the transitions inside;
 //! * every other kernel is run on the window's points found by the two forward
-//!   pointers. For the ones that read O(1) points (`irate`, `idelta`,
-//!   `last_over_time`, `count_over_time`, `present_over_time`, …) that is the
-//!   whole saving; sums and averages still rescan, so their summation order and
-//!   therefore every result bit stays as it is.
+//!   pointers (`irate`/`idelta` without the kernel's indirect call). For the ones
+//!   that read O(1) points (`irate`, `idelta`, `last_over_time`,
+//!   `count_over_time`, `present_over_time`, …) that is the whole saving; sums
+//!   and averages still rescan, so their summation order and therefore every
+//!   result bit stays as it is.
 //!
 //! Results are exactly the kernels' on each plain window `(ref - range, ref]`
 //! (tested below against [`super::range_kernel`] window by window).
@@ -20,7 +21,7 @@
 
 use std::collections::VecDeque;
 
-use super::{range_kernel, RangeKernel, RangeMode, RangeWindow};
+use super::{range_kernel, rate, RangeKernel, RangeMode, RangeWindow};
 use crate::value::{FPoint, QueryError};
 
 /// How one range function is computed over forward-moving windows.
@@ -28,6 +29,9 @@ use crate::value::{FPoint, QueryError};
 pub(crate) enum Sliding {
     /// The function's own kernel on each window's points.
     Kernel(RangeKernel),
+    /// `irate` (`is_rate`) or `idelta`: [`rate::instant_value`] called directly,
+    /// as these run for every series and step of the busiest dashboards.
+    Instant { is_rate: bool },
     /// `max_over_time` (`max`) or `min_over_time`.
     Extreme { max: bool },
     /// `resets` (`resets`) or `changes`.
@@ -41,6 +45,8 @@ impl Sliding {
         match name {
             // Slid with their counter drops and annotations by the evaluator.
             "rate" | "increase" | "delta" => None,
+            "irate" => Some(Sliding::Instant { is_rate: true }),
+            "idelta" => Some(Sliding::Instant { is_rate: false }),
             "max_over_time" => Some(Sliding::Extreme { max: true }),
             "min_over_time" => Some(Sliding::Extreme { max: false }),
             "resets" => Some(Sliding::Transitions { resets: true }),
@@ -91,6 +97,15 @@ impl Sliding {
                         mode: RangeMode::Plain,
                     };
                     if let Some(f) = kernel(&w, scalars)? {
+                        emit(i, f);
+                    }
+                }
+            }
+            Sliding::Instant { is_rate } => {
+                for (i, &ref_t) in ref_times.iter().enumerate() {
+                    bounds.slide_to(ref_t - range_ms, ref_t);
+                    let window = &points[bounds.lo..bounds.hi];
+                    if let Some(f) = rate::instant_value(window, &[], is_rate) {
                         emit(i, f);
                     }
                 }
