@@ -25,6 +25,7 @@ mod sliding_tests;
 #[cfg(test)]
 mod start_timestamp_tests;
 mod stats_decoding;
+mod streamed_aggregate;
 mod subquery;
 #[cfg(test)]
 mod test_store;
@@ -33,7 +34,7 @@ mod tests;
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -128,6 +129,11 @@ pub(crate) struct Evaluator<'a> {
     step: i64,
     /// Prefetched series per selector node id.
     data: HashMap<usize, Vec<SeriesData>>,
+    /// Samples fetched so far, against [`EngineOptions::max_samples`].
+    loaded_samples: AtomicUsize,
+    /// Fused aggregations evaluated from streamed series, by node id: their
+    /// selectors have no `data` (see [`streamed_aggregate`]).
+    streamed: HashMap<usize, streamed_aggregate::StreamedSteps>,
     /// Inner results of subqueries by (subquery node id, timestamp).
     subquery_cache: Mutex<HashMap<(usize, i64), SubqueryStep>>,
     notes: Mutex<Annotations>,
@@ -160,14 +166,56 @@ impl<'a> Evaluator<'a> {
             end,
             step,
             data: HashMap::new(),
+            loaded_samples: AtomicUsize::new(0),
+            streamed: HashMap::new(),
             subquery_cache: Mutex::new(HashMap::new()),
             notes: Mutex::new(Annotations::default()),
             series_keys: Default::default(),
             match_labels: Default::default(),
             block: Default::default(),
         };
-        ev.data = selectors::prefetch(&ev, q, ast)?;
+        // Range queries stream the series of fused aggregations instead.
+        let streamable: Vec<usize> = if step > 0 {
+            series_major::fused_aggregates(ast)
+                .into_iter()
+                .map(|(_, _, selector)| selector)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (data, deferred) = selectors::prefetch(&ev, q, ast, &streamable)?;
+        ev.data = data;
+        ev.load_deferred(q, ast, deferred)?;
         Ok(ev)
+    }
+
+    /// Counts `n` more fetched samples; fails past the query's sample limit.
+    pub(crate) fn charge_samples(&self, n: usize) -> Result<(), QueryError> {
+        let total = self.loaded_samples.fetch_add(n, Ordering::Relaxed);
+        if total.saturating_add(n) > self.opts.max_samples {
+            return Err(too_many_samples());
+        }
+        Ok(())
+    }
+
+    /// Fails when `pending` samples more than those counted exceed the limit.
+    pub(crate) fn check_samples(&self, pending: usize) -> Result<(), QueryError> {
+        let total = self.loaded_samples.load(Ordering::Relaxed);
+        if total.saturating_add(pending) > self.opts.max_samples {
+            return Err(too_many_samples());
+        }
+        Ok(())
+    }
+
+    /// The timestamps of a range query's steps.
+    fn range_steps(&self) -> Vec<i64> {
+        if self.step <= 0 {
+            return vec![self.start];
+        }
+        (0..)
+            .map(|i| self.start + i * self.step)
+            .take_while(|t| *t <= self.end)
+            .collect()
     }
 
     /// Fails when the query was canceled or ran past its deadline.
@@ -346,10 +394,7 @@ impl<'a> Evaluator<'a> {
     }
 
     pub(crate) fn run_range(&self, ast: &Expr) -> Result<QueryResult, QueryError> {
-        let steps: Vec<i64> = (0..)
-            .map(|i| self.start + i * self.step)
-            .take_while(|t| *t <= self.end)
-            .collect();
+        let steps = self.range_steps();
         let mut results: Vec<Result<StepValue<'_>, QueryError>> = Vec::with_capacity(steps.len());
         for block in steps.chunks(series_major::STEPS_PER_BLOCK) {
             *self.block.write().expect("step block lock") = self.precompute_block(ast, block)?;

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tidemark_model::{is_stale_nan, CounterResetHint, Labels};
+use tidemark_model::{is_stale_nan, CounterResetHint, Labels, Sample};
 
 use crate::functions::native_histogram::{counter, notes};
 
@@ -34,89 +34,145 @@ pub(crate) struct SeriesData {
 }
 
 /// What one selector node needs from storage: `(mint, maxt]` over all steps.
-struct Need {
-    mint: i64,
-    maxt: i64,
-    keep_stale: bool,
+pub(super) struct Need {
+    pub mint: i64,
+    pub maxt: i64,
+    pub keep_stale: bool,
 }
 
-/// Fetches the data of every selector in `ast` for the whole evaluation.
-pub(super) fn prefetch(
+/// Storage bounds are inclusive; selector windows are left-open.
+fn storage_range(need: &Need) -> (i64, i64) {
+    (need.mint.saturating_add(1), need.maxt)
+}
+
+/// Selector nodes of `ast` whose data [`prefetch`] leaves to the caller (their
+/// series are streamed from the [`Queryable`] instead), with what they need.
+pub(super) type Deferred<'x> = Vec<(&'x VectorSelector, Need)>;
+
+/// Fetches the data of every selector in `ast` for the whole evaluation, except
+/// the selectors listed in `deferred_ids`, which are returned with their needs.
+pub(super) fn prefetch<'x>(
     ev: &Evaluator<'_>,
     q: &dyn Queryable,
-    ast: &Expr,
-) -> Result<HashMap<usize, Vec<SeriesData>>, QueryError> {
+    ast: &'x Expr,
+    deferred_ids: &[usize],
+) -> Result<(HashMap<usize, Vec<SeriesData>>, Deferred<'x>), QueryError> {
     let mut needs: Vec<(&VectorSelector, Need)> = Vec::new();
     plan(ev, ast, ev.start, ev.end, &mut needs)?;
     let mut out = HashMap::with_capacity(needs.len());
-    let mut loaded = 0usize;
+    let mut deferred = Vec::new();
     let stats_only = super::stats_decoding::stats_only_selectors(ast);
     for (vs, need) in needs {
-        ev.check_alive()?;
-        // Storage bounds are inclusive; our windows are left-open.
-        let series = q.select(&vs.matchers, need.mint.saturating_add(1), need.maxt)?;
-        let mut data = Vec::with_capacity(series.len());
-        for s in series {
-            let (points, start_timestamps) = float_points(&s, need.keep_stale);
-            let hstart_timestamps = if s.histogram_start_timestamps.len() == s.histograms.len() {
-                s.histogram_start_timestamps.clone()
-            } else {
-                Vec::new()
-            };
-            let mut hpoints: Vec<HPoint> = s
-                .histograms
-                .into_iter()
-                .map(|x| HPoint {
-                    t: x.timestamp,
-                    h: Arc::new(x.histogram),
-                })
-                .collect();
-            if stats_only.contains(&vs.id) {
-                let float_times: Vec<i64> = s.floats.iter().map(|x| x.timestamp).collect();
-                super::stats_decoding::rederive_hints(&mut hpoints, &float_times);
-            }
-            loaded += points.len() + hpoints.len();
-            if loaded > ev.opts.max_samples {
-                return Err(super::too_many_samples());
-            }
-            data.push(SeriesData {
-                labels: Arc::new(s.labels),
-                points,
-                start_timestamps,
-                hpoints,
-                hstart_timestamps,
-            });
+        if deferred_ids.contains(&vs.id) {
+            deferred.push((vs, need));
+            continue;
         }
-        data.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let data = load(ev, q, vs, &need, stats_only.contains(&vs.id))?;
         out.insert(vs.id, data);
     }
-    Ok(out)
+    Ok((out, deferred))
+}
+
+/// Selects the series of `vs` for the whole evaluation, in label order.
+pub(super) fn load(
+    ev: &Evaluator<'_>,
+    q: &dyn Queryable,
+    vs: &VectorSelector,
+    need: &Need,
+    stats_only: bool,
+) -> Result<Vec<SeriesData>, QueryError> {
+    ev.check_alive()?;
+    let (start, end) = storage_range(need);
+    let series = q.select(&vs.matchers, start, end)?;
+    let mut data = Vec::with_capacity(series.len());
+    for s in series {
+        let s = series_data(s, need.keep_stale, stats_only);
+        ev.charge_samples(s.points.len() + s.hpoints.len())?;
+        data.push(s);
+    }
+    // Sources usually return label order already; a sorted input is one pass.
+    if !data.is_sorted_by(|a, b| a.labels <= b.labels) {
+        data.sort_by(|a, b| a.labels.cmp(&b.labels));
+    }
+    Ok(data)
+}
+
+/// Reads the series of `vs` batch by batch (see [`Queryable::select_batches`]).
+pub(super) fn select_batches<'q>(
+    q: &'q dyn Queryable,
+    vs: &VectorSelector,
+    need: &Need,
+) -> Result<Box<dyn crate::SeriesBatches + 'q>, QueryError> {
+    let (start, end) = storage_range(need);
+    q.select_batches(&vs.matchers, start, end)
+}
+
+/// A selected series in the evaluator's form. The samples become points in place
+/// (the two layouts match, so no second copy is made). `stats_only`: the series'
+/// histograms are read by count/sum functions only (see [`super::stats_decoding`]).
+pub(super) fn series_data(s: SelectedSeries, keep_stale: bool, stats_only: bool) -> SeriesData {
+    let SelectedSeries {
+        labels,
+        floats,
+        float_start_timestamps,
+        histograms,
+        histogram_start_timestamps,
+    } = s;
+    let hstart_timestamps = if histogram_start_timestamps.len() == histograms.len() {
+        histogram_start_timestamps
+    } else {
+        Vec::new()
+    };
+    let mut hpoints: Vec<HPoint> = histograms
+        .into_iter()
+        .map(|x| HPoint {
+            t: x.timestamp,
+            h: Arc::new(x.histogram),
+        })
+        .collect();
+    if stats_only && !hpoints.is_empty() {
+        let float_times: Vec<i64> = floats.iter().map(|x| x.timestamp).collect();
+        super::stats_decoding::rederive_hints(&mut hpoints, &float_times);
+    }
+    let (points, start_timestamps) = float_points(floats, float_start_timestamps, keep_stale);
+    SeriesData {
+        labels: Arc::new(labels),
+        points,
+        start_timestamps,
+        hpoints,
+        hstart_timestamps,
+    }
 }
 
 /// A series' float samples as points, stale markers dropped unless `keep_stale`,
 /// with their start timestamps kept index for index (empty if the source gave none
 /// or, against its contract, not one per sample).
-fn float_points(s: &SelectedSeries, keep_stale: bool) -> (Vec<FPoint>, Vec<i64>) {
+fn float_points(
+    floats: Vec<Sample>,
+    start_timestamps: Vec<i64>,
+    keep_stale: bool,
+) -> (Vec<FPoint>, Vec<i64>) {
     let keep = |value: f64| keep_stale || !is_stale_nan(value);
-    let points = s
-        .floats
-        .iter()
+    let start_timestamps = if start_timestamps.len() != floats.len() {
+        Vec::new()
+    } else if floats.iter().all(|x| keep(x.value)) {
+        start_timestamps
+    } else {
+        floats
+            .iter()
+            .zip(&start_timestamps)
+            .filter(|(x, _)| keep(x.value))
+            .map(|(_, &st)| st)
+            .collect()
+    };
+    let points = floats
+        .into_iter()
         .filter(|x| keep(x.value))
         .map(|x| FPoint {
             t: x.timestamp,
             f: x.value,
         })
         .collect();
-    let start_timestamps = if s.float_start_timestamps.len() == s.floats.len() {
-        s.floats
-            .iter()
-            .zip(&s.float_start_timestamps)
-            .filter(|(x, _)| keep(x.value))
-            .map(|(_, &st)| st)
-            .collect()
-    } else {
-        Vec::new()
-    };
     (points, start_timestamps)
 }
 

@@ -77,7 +77,7 @@ impl StepBlock {
     }
 }
 
-fn node_id(e: &Expr) -> usize {
+pub(super) fn node_id(e: &Expr) -> usize {
     e as *const Expr as usize
 }
 
@@ -155,6 +155,28 @@ pub(super) fn is_leaf(e: &Expr) -> bool {
         Expr::Call(c) => range_call(c).is_some(),
         _ => false,
     }
+}
+
+/// The fused aggregations among the precomputed nodes of `ast` (those
+/// [`Evaluator::fused_aggregate`] folds), each with the selector node whose series
+/// it reads: no other node reads those series, so they can be streamed.
+pub(super) fn fused_aggregates(ast: &Expr) -> Vec<(&Expr, &AggregateExpr, usize)> {
+    let mut nodes = Vec::new();
+    collect(ast, &mut nodes);
+    nodes
+        .into_iter()
+        .filter_map(|node| match node {
+            Expr::Aggregate(a) if fusable_aggregate(a) && !series_major_binary::claims(node) => {
+                let selector_id = match a.expr.unparen() {
+                    Expr::VectorSelector(vs) => vs.id,
+                    Expr::Call(c) => range_call(c)?.matrix.vs.id,
+                    _ => return None,
+                };
+                Some((node, a, selector_id))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The nodes of `e` evaluated at the query's own steps that can be precomputed.
@@ -259,6 +281,11 @@ impl Evaluator<'_> {
         collect(ast, &mut nodes);
         while let Some(node) = nodes.pop() {
             self.check_alive()?;
+            // Fused aggregations already folded from streamed batches.
+            if let Some(slots) = self.streamed_block(node, steps) {
+                block.nodes.insert(node_id(node), slots);
+                continue;
+            }
             if series_major_binary::claims(node) {
                 match self.claimed_node_steps(node, steps) {
                     Some(per_step) => {
@@ -525,65 +552,109 @@ impl Evaluator<'_> {
                 Arc::new(aggregate::group_labels(&s.labels, a.grouping.as_ref()))
             });
         }
-        // Values per series and step (row-major by series), NaN-boxed presence apart.
-        let n = steps.len();
-        let chunks = for_each_chunk(series, |chunk| {
-            let mut values = vec![0.0; chunk.len() * n];
-            let mut present = vec![false; chunk.len() * n];
-            let mut drop_name = false;
-            let mut histogram = false;
-            for (row, s) in chunk.iter().enumerate() {
-                self.leaf_series(&leaf, s, steps, |i, v| {
-                    let (f, elem_drop_name, elem_histogram) = match &v {
-                        LeafValue::Elem(e) => (e.f, e.drop_name, e.h.is_some()),
-                        LeafValue::Float { f, drop_name, .. } => (*f, *drop_name, false),
-                    };
-                    values[row * n + i] = f;
-                    present[row * n + i] = true;
-                    drop_name |= elem_drop_name;
-                    histogram |= elem_histogram;
-                })?;
-            }
-            Ok((values, present, drop_name, histogram))
-        })?;
-        if chunks.iter().any(|c| c.3) {
+        let chunks = for_each_chunk(series, |chunk| self.leaf_values(&leaf, chunk, steps))?;
+        if chunks.iter().any(|c| c.histogram) {
             return Ok(None);
         }
-        let drop_name = chunks.iter().any(|c| c.2);
-        let per_step: Vec<Vec<Vec<Elem>>> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let mut slots = vec![usize::MAX; n_groups];
-                let mut groups: Vec<(usize, aggregate::Group)> = Vec::new();
-                let mut row_ids = ids.iter();
-                for (values, present, _, _) in &chunks {
-                    let rows = values.len() / n.max(1);
-                    for row in 0..rows {
-                        let id = *row_ids.next().expect("one id per series") as usize;
-                        if !present[row * n + i] {
-                            continue;
-                        }
-                        if slots[id] == usize::MAX {
-                            slots[id] = groups.len();
-                            groups.push((id, aggregate::new_group(Labels::empty())));
-                        }
-                        aggregate::fold_float(&mut groups[slots[id]].1, a.op, values[row * n + i]);
-                    }
-                }
-                let out = groups
-                    .into_iter()
-                    .map(|(id, g)| Elem {
-                        labels: group_labels[id].clone().expect("labels of a seen group"),
-                        f: aggregate::finish(a.op, &g),
-                        h: None,
-                        drop_name,
-                    })
-                    .collect();
-                vec![out]
-            })
-            .collect();
-        Ok(Some(per_step))
+        Ok(Some(fold_groups(
+            a.op,
+            steps.len(),
+            &chunks,
+            &ids,
+            &group_labels,
+        )))
     }
+
+    /// The values of `leaf` for `series` at each of `steps`, for a fused aggregation.
+    pub(super) fn leaf_values(
+        &self,
+        leaf: &Leaf<'_>,
+        series: &[SeriesData],
+        steps: &[i64],
+    ) -> Result<LeafValues, QueryError> {
+        let (n, rows) = (steps.len(), series.len());
+        let mut out = LeafValues {
+            rows,
+            values: vec![0.0; series.len() * n],
+            present: vec![false; series.len() * n],
+            drop_name: false,
+            histogram: false,
+        };
+        for (row, s) in series.iter().enumerate() {
+            self.leaf_series(leaf, s, steps, |i, v| {
+                let (f, elem_drop_name, elem_histogram) = match &v {
+                    LeafValue::Elem(e) => (e.f, e.drop_name, e.h.is_some()),
+                    LeafValue::Float { f, drop_name, .. } => (*f, *drop_name, false),
+                };
+                out.values[i * rows + row] = f;
+                out.present[i * rows + row] = true;
+                out.drop_name |= elem_drop_name;
+                out.histogram |= elem_histogram;
+            })?;
+        }
+        Ok(out)
+    }
+}
+
+/// A leaf's float values for a run of series (rows), step by step: what a fused
+/// aggregation folds (no labels, no per-step vectors). A step's values are
+/// contiguous, as the fold reads them.
+pub(super) struct LeafValues {
+    pub rows: usize,
+    /// `values[i * rows + row]`: the series' value at step `i`, if `present`.
+    pub values: Vec<f64>,
+    pub present: Vec<bool>,
+    /// Some value drops the metric name (the output groups then do too).
+    pub drop_name: bool,
+    /// Some value is a histogram: the fused fold does not apply.
+    pub histogram: bool,
+}
+
+/// Folds streaming aggregation `op` at each of `steps` steps from `chunks` (runs of
+/// series in series order, `ids[k]` the group id of the k-th series overall):
+/// per step, members are added in series order and groups are output in the order
+/// their first member appears, exactly as the step-major path does.
+pub(super) fn fold_groups(
+    op: AggOp,
+    steps: usize,
+    chunks: &[LeafValues],
+    ids: &[u32],
+    group_labels: &[Option<Arc<Labels>>],
+) -> Vec<Vec<Vec<Elem>>> {
+    let drop_name = chunks.iter().any(|c| c.drop_name);
+    let n = steps;
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut slots = vec![usize::MAX; group_labels.len()];
+            let mut groups: Vec<(usize, aggregate::Group)> = Vec::new();
+            let mut row_ids = ids.iter();
+            for c in chunks {
+                for row in 0..c.rows {
+                    let id = *row_ids.next().expect("one id per series") as usize;
+                    let at = i * c.rows + row;
+                    if !c.present[at] {
+                        continue;
+                    }
+                    if slots[id] == usize::MAX {
+                        slots[id] = groups.len();
+                        groups.push((id, aggregate::new_group(Labels::empty())));
+                    }
+                    aggregate::fold_float(&mut groups[slots[id]].1, op, c.values[at]);
+                }
+            }
+            let out = groups
+                .into_iter()
+                .map(|(id, g)| Elem {
+                    labels: group_labels[id].clone().expect("labels of a seen group"),
+                    f: aggregate::finish(op, &g),
+                    h: None,
+                    drop_name,
+                })
+                .collect();
+            vec![out]
+        })
+        .collect()
 }
 
 fn not_a_leaf() -> QueryError {

@@ -3,11 +3,12 @@
 //! union of the annotations.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tidemark_model::{Labels, Sample, STALE_NAN};
+use tidemark_model::{is_stale_nan, Labels, Matcher, Sample, STALE_NAN};
 
 use super::test_store::Mem;
-use crate::{Engine, SelectedSeries, Value};
+use crate::{Engine, EngineOptions, QueryError, Queryable, SelectedSeries, SeriesBatches, Value};
 
 /// Enough series for several parallel chunks, enough steps for several blocks.
 const SERIES: usize = 300;
@@ -76,7 +77,7 @@ fn bits(f: f64) -> u64 {
     }
 }
 
-fn from_range(db: &Mem, q: &str) -> (Points, BTreeSet<String>) {
+fn from_range(db: &dyn Queryable, q: &str) -> (Points, BTreeSet<String>) {
     let r = Engine::default()
         .range_query(db, q, 0, (STEPS - 1) * STEP_MS, STEP_MS)
         .unwrap_or_else(|e| panic!("{q}: {e}"));
@@ -199,4 +200,83 @@ fn ambiguous_matches_fail_as_step_by_step() {
             .expect(q);
         assert_eq!(range, instant, "{q}");
     }
+}
+
+/// A [`Mem`] that counts how its series are selected.
+struct Counting {
+    db: Mem,
+    whole: AtomicUsize,
+    batched: AtomicUsize,
+}
+
+impl Queryable for Counting {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<SelectedSeries>, QueryError> {
+        self.whole.fetch_add(1, Ordering::Relaxed);
+        self.db.select(matchers, start, end)
+    }
+
+    fn select_batches(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Box<dyn SeriesBatches + '_>, QueryError> {
+        self.batched.fetch_add(1, Ordering::Relaxed);
+        self.db.select_batches(matchers, start, end)
+    }
+}
+
+#[test]
+fn fused_aggregations_stream_their_series_with_step_major_results() {
+    let db = Counting {
+        db: fleet(),
+        whole: AtomicUsize::new(0),
+        batched: AtomicUsize::new(0),
+    };
+    // More series than one batch holds, so batches are folded one after another.
+    for q in [
+        "100 * (1 - avg by(grp)(rate(c_total[1m])))",
+        "sum(g)",
+        "max by(grp)(max_over_time(g[3m]))",
+        "stddev without(i)(increase(c_total[2m] offset 30s))",
+    ] {
+        db.whole.store(0, Ordering::Relaxed);
+        db.batched.store(0, Ordering::Relaxed);
+        let (range, range_notes) = from_range(&db, q);
+        assert_eq!(db.whole.load(Ordering::Relaxed), 0, "{q}: selected whole");
+        assert_eq!(db.batched.load(Ordering::Relaxed), 1, "{q}: not streamed");
+        let (instants, instant_notes) = from_instants(&db.db, q);
+        assert!(!range.is_empty(), "{q}: empty result tests nothing");
+        assert_eq!(range, instants, "{q}: values differ");
+        assert_eq!(range_notes, instant_notes, "{q}: annotations differ");
+    }
+}
+
+#[test]
+fn streamed_series_count_against_the_sample_limit() {
+    let db = fleet();
+    let q = "sum by(grp)(rate(c_total[1m]))";
+    let engine = |max_samples| {
+        Engine::new(EngineOptions {
+            max_samples,
+            ..EngineOptions::default()
+        })
+    };
+    let end = (STEPS - 1) * STEP_MS;
+    let samples: usize = db
+        .select(&[Matcher::equal("__name__", "c_total")], -59_999, end)
+        .unwrap()
+        .iter()
+        .map(|s| s.floats.iter().filter(|x| !is_stale_nan(x.value)).count())
+        .sum();
+    assert!(engine(samples).range_query(&db, q, 0, end, STEP_MS).is_ok());
+    let err = engine(samples - 1)
+        .range_query(&db, q, 0, end, STEP_MS)
+        .unwrap_err();
+    assert_eq!(err, super::too_many_samples());
 }
