@@ -19,8 +19,6 @@
 //! `rate`/`increase`/`delta` slide elsewhere (the evaluator reports their
 //! annotations); series with start timestamps or histograms are not handled here.
 
-use std::collections::VecDeque;
-
 use super::{range_kernel, rate, RangeKernel, RangeMode, RangeWindow};
 use crate::value::{FPoint, QueryError};
 
@@ -110,18 +108,11 @@ impl Sliding {
                     }
                 }
             }
-            Sliding::Extreme { max } => {
-                let mut extreme = ExtremeDeque::new(max);
-                for (i, &ref_t) in ref_times.iter().enumerate() {
-                    let entered = bounds.slide_to(ref_t - range_ms, ref_t);
-                    for j in entered {
-                        extreme.push(points, j);
-                    }
-                    if bounds.lo >= bounds.hi {
-                        continue;
-                    }
-                    emit(i, extreme.value(points, bounds.lo, bounds.hi));
-                }
+            Sliding::Extreme { max: true } => {
+                slide_extreme::<true>(points, range_ms, ref_times, bounds, emit)
+            }
+            Sliding::Extreme { max: false } => {
+                slide_extreme::<false>(points, range_ms, ref_times, bounds, emit)
             }
             Sliding::Transitions { resets } => {
                 let is_transition = |a: FPoint, b: FPoint| {
@@ -188,51 +179,72 @@ impl<'p> Bounds<'p> {
     }
 }
 
-/// Candidates for the window's maximum (or minimum), by [`super::over_time::max`]'s
-/// rules: NaN is skipped unless the window holds nothing else (then the kernel's
-/// scan ends on the last point), and of equal values the earliest wins (which
-/// tells `-0.0` from `0.0`).
-struct ExtremeDeque {
-    max: bool,
-    /// Indices of non-NaN points, values non-increasing (max) or non-decreasing
-    /// (min) from front to back: each is the extreme of the points from it on.
-    candidates: VecDeque<usize>,
+/// `max_over_time` (`MAX`) or `min_over_time` over each window, from a
+/// monotonic deque of candidates (see [`ExtremeDeque`]).
+fn slide_extreme<const MAX: bool>(
+    points: &[FPoint],
+    range_ms: i64,
+    ref_times: &[i64],
+    mut bounds: Bounds<'_>,
+    mut emit: impl FnMut(usize, f64),
+) {
+    let mut extreme = ExtremeDeque::<MAX>::default();
+    for (i, &ref_t) in ref_times.iter().enumerate() {
+        let entered = bounds.slide_to(ref_t - range_ms, ref_t);
+        for j in entered {
+            extreme.push(j, points[j].f);
+        }
+        if bounds.lo >= bounds.hi {
+            continue;
+        }
+        emit(i, extreme.value(points, bounds.lo, bounds.hi));
+    }
 }
 
-impl ExtremeDeque {
-    fn new(max: bool) -> Self {
-        ExtremeDeque {
-            max,
-            candidates: VecDeque::new(),
-        }
-    }
+/// Candidates for the window's maximum (`MAX`) or minimum, by
+/// [`super::over_time::max`]'s rules: NaN is skipped unless the window holds
+/// nothing else (then the kernel's scan ends on the last point), and of equal
+/// values the earliest wins (which tells `-0.0` from `0.0`).
+#[derive(Default)]
+struct ExtremeDeque<const MAX: bool> {
+    /// `(index, value)` of non-NaN points; from `head` on, values non-increasing
+    /// (max) or non-decreasing (min) front to back: each is the extreme of the
+    /// points from it on. A vector with a moving head rather than a ring buffer:
+    /// candidates leave the front only as the window passes them, and the vector
+    /// restarts whenever it runs empty, so it stays small without index wrapping.
+    candidates: Vec<(usize, f64)>,
+    head: usize,
+}
 
-    /// Adds point `j`, the newest of the window.
-    fn push(&mut self, points: &[FPoint], j: usize) {
-        let v = points[j].f;
+impl<const MAX: bool> ExtremeDeque<MAX> {
+    /// Adds point `j` with value `v`, the newest of the window.
+    fn push(&mut self, j: usize, v: f64) {
         if v.is_nan() {
             return;
         }
         // A candidate strictly beaten by a later point can never be the answer;
         // an equal one stays, being earlier.
-        while let Some(&back) = self.candidates.back() {
-            let b = points[back].f;
-            let beaten = if self.max { b < v } else { b > v };
+        while let Some(&(_, b)) = self.candidates[self.head..].last() {
+            let beaten = if MAX { b < v } else { b > v };
             if !beaten {
                 break;
             }
-            self.candidates.pop_back();
+            self.candidates.pop();
         }
-        self.candidates.push_back(j);
+        if self.candidates.len() == self.head {
+            self.candidates.clear();
+            self.head = 0;
+        }
+        self.candidates.push((j, v));
     }
 
     /// The extreme of the non-empty window `[lo, hi)`.
     fn value(&mut self, points: &[FPoint], lo: usize, hi: usize) -> f64 {
-        while self.candidates.front().is_some_and(|&front| front < lo) {
-            self.candidates.pop_front();
+        while self.candidates.get(self.head).is_some_and(|&(j, _)| j < lo) {
+            self.head += 1;
         }
-        match self.candidates.front() {
-            Some(&front) => points[front].f,
+        match self.candidates.get(self.head) {
+            Some(&(_, v)) => v,
             None => points[hi - 1].f,
         }
     }
