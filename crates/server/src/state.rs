@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use tidemark_storage::Storage;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::admission::IngestAdmission;
 use crate::api::response::ApiError;
@@ -123,6 +123,14 @@ async fn acquire(
     wait: std::time::Duration,
     busy_message: impl FnOnce() -> String,
 ) -> Result<OwnedSemaphorePermit, ApiError> {
+    // A free slot (the usual case) is taken without arming a timer.
+    match sem.clone().try_acquire_owned() {
+        Ok(permit) => return Ok(permit),
+        Err(TryAcquireError::Closed) => {
+            return Err(ApiError::unavailable("server is shutting down"))
+        }
+        Err(TryAcquireError::NoPermits) => {}
+    }
     match tokio::time::timeout(wait, sem.clone().acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
         Ok(Err(_)) => Err(ApiError::unavailable("server is shutting down")),

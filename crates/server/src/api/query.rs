@@ -100,7 +100,7 @@ fn required_time(params: &Params, key: &str) -> Result<i64, ApiError> {
 }
 
 /// Runs one evaluation on the compute pool under the concurrency limit, deadline and
-/// cancel-on-disconnect guard, and renders the Prometheus JSON answer.
+/// cancel-on-disconnect guard, and answers with its Prometheus JSON.
 async fn run<F>(
     st: SharedState,
     kind: &'static str,
@@ -117,15 +117,11 @@ where
     } else {
         "query_range"
     };
-    let outcome = run_guarded(&st, timeout, eval).await;
-    match outcome {
-        Ok((result, elapsed)) => {
-            st.metrics.observe_query(kind, elapsed.as_secs_f64());
-            Ok(raw_json(query_response(
-                &result.value,
-                &result.warnings,
-                &result.infos,
-            )))
+    match run_guarded(&st, timeout, eval).await {
+        Ok(rendered) => {
+            st.metrics
+                .observe_query(kind, rendered.evaluation.as_secs_f64());
+            Ok(raw_json(rendered.body))
         }
         Err(e) => {
             st.metrics.rejected(handler, e.reason());
@@ -134,11 +130,14 @@ where
     }
 }
 
-async fn run_guarded<F>(
-    st: &SharedState,
-    timeout: Duration,
-    eval: F,
-) -> Result<(QueryResult, Duration), ApiError>
+/// A successful evaluation, already rendered.
+struct Rendered {
+    body: String,
+    /// From admission to the end of evaluation (rendering excluded).
+    evaluation: Duration,
+}
+
+async fn run_guarded<F>(st: &SharedState, timeout: Duration, eval: F) -> Result<Rendered, ApiError>
 where
     F: FnOnce(&QueryEngine, &StorageQueryable, &QueryContext) -> Result<QueryResult, QueryError>
         + Send
@@ -151,6 +150,8 @@ where
     let _cancel_on_drop = CancelOnDrop(ctx.clone());
     let task_state = st.clone();
     let task_ctx = ctx.clone();
+    // Rendering runs on the compute pool too: a large answer takes milliseconds to
+    // write out and to free, which would otherwise stall a tokio worker.
     let task = compute::evaluate(move || {
         let _permit = permit;
         let _in_flight = InFlight::enter(&task_state);
@@ -159,22 +160,22 @@ where
         if matches!(result, Err(QueryError::Canceled)) {
             task_state.metrics.query_canceled();
         }
-        result
+        let evaluation = started.elapsed();
+        result.map(|r| Rendered {
+            body: query_response(&r.value, &r.warnings, &r.infos),
+            evaluation,
+        })
     });
     // The evaluation checks the deadline itself; the grace period covers a select that
     // is slow to return, after which the client gets its answer without waiting further.
     let grace = Duration::from_millis(500);
-    let joined = tokio::time::timeout(timeout + grace, task).await;
-    let result = match joined {
-        Err(_) => return Err(QueryError::Timeout("query execution".to_string()).into()),
-        Ok(Err(panicked)) => {
-            return Err(ApiError::internal(format!(
-                "query evaluation failed: {panicked}"
-            )))
-        }
-        Ok(Ok(r)) => r,
-    };
-    Ok((result?, started.elapsed()))
+    match tokio::time::timeout(timeout + grace, task).await {
+        Err(_) => Err(QueryError::Timeout("query execution".to_string()).into()),
+        Ok(Err(panicked)) => Err(ApiError::internal(format!(
+            "query evaluation failed: {panicked}"
+        ))),
+        Ok(Ok(result)) => Ok(result?),
+    }
 }
 
 /// Counts one evaluation in the in-flight gauge for as long as it lives, so the gauge
