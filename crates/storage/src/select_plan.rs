@@ -10,18 +10,22 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use rayon::prelude::*;
 use tidemark_model::{Labels, Matcher, Sample, Tenant};
 
 use crate::engine::{Engine, PendingFlush};
 use crate::histograms;
 use crate::part::Part;
-use crate::series::{SeriesId, SeriesInfo};
+use crate::series::{sort_by_labels, SeriesId, SeriesInfo};
 use crate::time;
 use crate::{SeriesSamples, StorageError};
 
 /// Series per batch: enough to amortise the per-batch work, few enough that a
 /// batch's samples stay small.
 pub const SELECT_BATCH_SERIES: usize = 256;
+
+/// Below this many series the planning runs on the calling thread.
+const PARALLEL_MIN_SERIES: usize = 32;
 
 /// The batches of one select, in label order (see the module docs).
 ///
@@ -45,8 +49,10 @@ pub struct SelectBatches<'e> {
 
 /// What a batch holds until it is read.
 enum Batch {
-    /// Series in label order with the samples the buffer held for them.
-    Unread(Vec<(SeriesId, Labels, Vec<Sample>)>),
+    /// Series in label order with the samples the buffer held for them. Labels
+    /// are copied out of the registry entry when the batch is read (in parallel
+    /// with other batches, not while the select is planned).
+    Unread(Vec<(SeriesId, Arc<SeriesInfo>, Vec<Sample>)>),
     /// Already read (series with native histograms are joined with their floats
     /// when the select is made, as [`crate::Storage::select_with_histograms`] does).
     Read(Vec<SeriesSamples>),
@@ -84,7 +90,7 @@ impl SelectBatches<'_> {
             Batch::Unread(series) => series,
         };
         let mut out = Vec::with_capacity(series.len());
-        for (id, labels, buffered) in series {
+        for (id, info, buffered) in series {
             let floats = self
                 .engine
                 .read_samples(
@@ -98,7 +104,7 @@ impl SelectBatches<'_> {
                 .inspect_err(|e| self.engine.quarantine_from_error(e))?;
             if !floats.is_empty() {
                 out.push(SeriesSamples {
-                    labels,
+                    labels: owned_labels(info),
                     floats,
                     histograms: Vec::new(),
                 });
@@ -151,18 +157,20 @@ impl Engine {
             }
             return Ok(plan);
         }
-        let mut series: Vec<(SeriesId, Labels, Vec<Sample>)> = ids
-            .into_iter()
-            .filter_map(|id| {
-                let mut buffered = Vec::new();
-                self.buffer.collect(id, start, end, &mut buffered);
-                let labels = owned_labels(self.registry.info(id)?);
-                Some((id, labels, buffered))
-            })
-            .collect();
+        let resolve = |id: SeriesId| {
+            let mut buffered = Vec::new();
+            self.buffer.collect(id, start, end, &mut buffered);
+            Some((id, self.registry.info(id)?, buffered))
+        };
+        let mut series: Vec<(SeriesId, Arc<SeriesInfo>, Vec<Sample>)> =
+            if ids.len() >= PARALLEL_MIN_SERIES {
+                ids.into_par_iter().filter_map(resolve).collect()
+            } else {
+                ids.into_iter().filter_map(resolve).collect()
+            };
         plan.pending = self.pending.read().clone();
         plan.parts = self.partitions.parts_between(start, end);
-        series.sort_by(|a, b| a.1.cmp(&b.1));
+        sort_by_labels(&mut series, |s| &s.1.labels);
         plan.series = series.len();
         let mut series = series.into_iter().peekable();
         while series.peek().is_some() {
