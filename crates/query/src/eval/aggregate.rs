@@ -18,16 +18,24 @@ use crate::functions::native_histogram::{self, notes, HistogramSum};
 use crate::functions::over_time::quantile;
 use crate::value::QueryError;
 
-/// Running state of one output group.
-pub(super) struct Group {
-    labels: Labels,
-    drop_name: bool,
+/// The running value of a streaming operator over float members: small and
+/// `Copy`, so series-major folds can keep one per group and step cheaply.
+#[derive(Clone, Copy, Default)]
+pub(super) struct FloatFold {
     count: f64,
     value: f64,
     kahan_c: f64,
     /// `avg` switched to incremental mean after the plain sum overflowed.
     incremental_mean: bool,
     mean: f64,
+}
+
+/// Running state of one output group.
+pub(super) struct Group {
+    labels: Labels,
+    drop_name: bool,
+    /// The float members folded so far (and `count`/`group`'s histogram members).
+    float: FloatFold,
     /// Members, for the operators that need them all (`topk`, `quantile`, …).
     members: Vec<Elem>,
     /// Native histogram members of `sum`/`avg`, kept apart from the floats.
@@ -159,12 +167,12 @@ impl Evaluator<'_> {
     fn finish_group(&self, op: AggOp, g: Group, a: &AggregateExpr) -> Option<Elem> {
         if g.ignored_histogram {
             self.info(notes::ignored_in_aggregation(op_name(op)), a.expr_pos);
-            if g.count == 0.0 {
+            if g.float.count == 0.0 {
                 return None;
             }
         }
         if g.hist_count > 0.0 {
-            if g.count > 0.0 {
+            if g.float.count > 0.0 {
                 self.warn(notes::mixed_floats_histograms_aggregation(), a.expr_pos);
                 return None;
             }
@@ -307,11 +315,7 @@ pub(super) fn new_group(labels: Labels) -> Group {
     Group {
         labels,
         drop_name: false,
-        count: 0.0,
-        value: 0.0,
-        kahan_c: 0.0,
-        incremental_mean: false,
-        mean: 0.0,
+        float: FloatFold::default(),
         members: Vec::new(),
         hists: HistogramSum::default(),
         hist_count: 0.0,
@@ -347,7 +351,7 @@ fn group_fold(input: Vec<Elem>, ids: &[u32], grouping: Option<&Grouping>, op: Ag
         g.drop_name |= e.drop_name;
         if let Some(h) = &e.h {
             match op {
-                AggOp::Count | AggOp::Group => g.count += 1.0,
+                AggOp::Count | AggOp::Group => g.float.count += 1.0,
                 AggOp::Sum | AggOp::Avg => {
                     if op == AggOp::Avg {
                         g.hist_members.push(h.clone());
@@ -370,69 +374,82 @@ fn group_fold(input: Vec<Elem>, ids: &[u32], grouping: Option<&Grouping>, op: Ag
 
 /// Adds float member `f` to group `g` of streaming operator `op`.
 pub(super) fn fold_float(g: &mut Group, op: AggOp, f: f64) {
-    let first = g.count == 0.0;
-    g.count += 1.0;
-    match op {
-        AggOp::Sum | AggOp::Avg if first => g.value = f,
-        AggOp::Sum => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
-        AggOp::Avg => avg_add(g, f),
-        // NaN is replaced by any value, so it only survives if all are NaN.
-        AggOp::Min if first || g.value > f || g.value.is_nan() => g.value = f,
-        AggOp::Max if first || g.value < f || g.value.is_nan() => g.value = f,
-        AggOp::Stddev | AggOp::Stdvar => {
-            // Welford's online variance.
-            let delta = f - g.mean;
-            g.mean += delta / g.count;
-            g.value += delta * (f - g.mean);
-        }
-        AggOp::Count | AggOp::Group => {}
-        _ => {}
-    }
+    g.float.add(op, f);
 }
 
-/// Prometheus' `avg`: a compensated sum divided at the end, switching to an
-/// incremental mean once the sum would overflow.
-fn avg_add(g: &mut Group, f: f64) {
-    if !g.incremental_mean {
-        let (v, c) = kahan_inc(f, g.value, g.kahan_c);
-        if !v.is_infinite() {
-            g.value = v;
-            g.kahan_c = c;
-            return;
-        }
-        g.incremental_mean = true;
-        let n = g.count - 1.0;
-        g.mean = g.value / n;
-        g.kahan_c /= n;
-    }
-    let q = (g.count - 1.0) / g.count;
-    (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
-}
-
+/// The value of group `g` of streaming operator `op`.
 pub(super) fn finish(op: AggOp, g: &Group) -> f64 {
-    match op {
-        AggOp::Sum => {
-            if g.value.is_infinite() {
-                g.value
-            } else {
-                g.value + g.kahan_c
+    g.float.result(op)
+}
+
+impl FloatFold {
+    /// Adds float member `f` under streaming operator `op`.
+    pub(super) fn add(&mut self, op: AggOp, f: f64) {
+        let first = self.count == 0.0;
+        self.count += 1.0;
+        match op {
+            AggOp::Sum | AggOp::Avg if first => self.value = f,
+            AggOp::Sum => (self.value, self.kahan_c) = kahan_inc(f, self.value, self.kahan_c),
+            AggOp::Avg => self.avg_add(f),
+            // NaN is replaced by any value, so it only survives if all are NaN.
+            AggOp::Min if first || self.value > f || self.value.is_nan() => self.value = f,
+            AggOp::Max if first || self.value < f || self.value.is_nan() => self.value = f,
+            AggOp::Stddev | AggOp::Stdvar => {
+                // Welford's online variance.
+                let delta = f - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (f - self.mean);
             }
+            AggOp::Count | AggOp::Group => {}
+            _ => {}
         }
-        AggOp::Avg => {
-            if g.incremental_mean {
-                g.mean + g.kahan_c
-            } else if g.value.is_infinite() {
-                g.value
-            } else {
-                (g.value + g.kahan_c) / g.count
+    }
+
+    /// Prometheus' `avg`: a compensated sum divided at the end, switching to an
+    /// incremental mean once the sum would overflow.
+    fn avg_add(&mut self, f: f64) {
+        if !self.incremental_mean {
+            let (v, c) = kahan_inc(f, self.value, self.kahan_c);
+            if !v.is_infinite() {
+                self.value = v;
+                self.kahan_c = c;
+                return;
             }
+            self.incremental_mean = true;
+            let n = self.count - 1.0;
+            self.mean = self.value / n;
+            self.kahan_c /= n;
         }
-        AggOp::Count => g.count,
-        AggOp::Group => 1.0,
-        AggOp::Min | AggOp::Max => g.value,
-        AggOp::Stdvar => g.value / g.count,
-        AggOp::Stddev => (g.value / g.count).sqrt(),
-        _ => f64::NAN,
+        let q = (self.count - 1.0) / self.count;
+        (self.mean, self.kahan_c) = kahan_inc(f / self.count, q * self.mean, q * self.kahan_c);
+    }
+
+    /// The operator's value over the members added so far.
+    pub(super) fn result(&self, op: AggOp) -> f64 {
+        match op {
+            AggOp::Sum => {
+                if self.value.is_infinite() {
+                    self.value
+                } else {
+                    self.value + self.kahan_c
+                }
+            }
+            AggOp::Avg => {
+                if self.incremental_mean {
+                    self.mean + self.kahan_c
+                } else if self.value.is_infinite() {
+                    self.value
+                } else {
+                    (self.value + self.kahan_c) / self.count
+                }
+            }
+            AggOp::Count => self.count,
+            AggOp::Group => 1.0,
+            AggOp::Min | AggOp::Max => self.value,
+            AggOp::Stdvar => self.value / self.count,
+            AggOp::Stddev => (self.value / self.count).sqrt(),
+            _ => f64::NAN,
+        }
     }
 }
 

@@ -20,7 +20,6 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
 use tidemark_model::Labels;
 
 use super::aggregate;
@@ -430,18 +429,19 @@ impl Evaluator<'_> {
         let series: Vec<&Arc<Labels>> = input.rows.iter().map(|x| &x.labels).collect();
         let ids = self.group_ids_of(a, &series);
         // Group ids are per query: number the groups of this input densely.
-        let mut group_of_id: FxHashMap<u32, u32> = FxHashMap::default();
+        let id_space = ids.iter().map(|&id| id as usize + 1).max().unwrap_or(0);
+        let mut group_of_id = vec![NONE; id_space];
         let mut first_member: Vec<usize> = Vec::new();
         let groups_of_rows: Vec<u32> = ids
             .iter()
             .enumerate()
-            .map(|(r, id)| {
-                let next = first_member.len() as u32;
-                let g = *group_of_id.entry(*id).or_insert(next);
-                if g == next {
+            .map(|(r, &id)| {
+                let g = &mut group_of_id[id as usize];
+                if *g == NONE {
+                    *g = first_member.len() as u32;
                     first_member.push(r);
                 }
-                g
+                *g
             })
             .collect();
         let n = input.steps;
@@ -450,29 +450,32 @@ impl Evaluator<'_> {
         out.values = vec![0.0; groups * n];
         out.present = vec![false; groups * n];
         let mut drop_name: Vec<Option<bool>> = vec![None; groups];
-        let mut state: Vec<Option<(aggregate::Group, bool)>> = (0..groups).map(|_| None).collect();
+        // Per group, the fold of the current step and its members' name flags.
+        let mut state = vec![(aggregate::FloatFold::default(), false); groups];
+        let mut seen: Vec<u32> = Vec::new();
         for i in 0..n {
-            let mut seen: Vec<u32> = Vec::new();
+            seen.clear();
             input.for_rows_at(i, |r| {
                 let g = groups_of_rows[r] as usize;
-                let (group, name) = state[g].get_or_insert_with(|| {
+                let (fold, name) = &mut state[g];
+                if !out.present[g * n + i] {
+                    out.present[g * n + i] = true;
                     seen.push(g as u32);
-                    (aggregate::new_group(Labels::empty()), false)
-                });
+                    (*fold, *name) = Default::default();
+                }
                 *name |= input.rows[r].drop_name;
-                aggregate::fold_float(group, a.op, input.values[r * n + i]);
+                fold.add(a.op, input.values[r * n + i]);
             });
             for &g in &seen {
                 let g = g as usize;
-                let (group, name) = state[g].take().expect("a group seen at this step");
-                if *drop_name[g].get_or_insert(name) != name {
+                let (fold, name) = &state[g];
+                if *drop_name[g].get_or_insert(*name) != *name {
                     return None;
                 }
-                out.values[g * n + i] = aggregate::finish(a.op, &group);
-                out.present[g * n + i] = true;
+                out.values[g * n + i] = fold.result(a.op);
             }
             if seen.windows(2).any(|w| w[0] > w[1]) {
-                out.order[i] = Some(seen);
+                out.order[i] = Some(seen.clone());
             }
         }
         let grouping = a.grouping.as_ref();
