@@ -546,7 +546,10 @@ mod tests {
     fn intersections_agree_with_filtering_every_series() {
         let labels_of = |id: SeriesId| {
             Labels::from_pairs([
-                ("__name__", if id % 3 == 0 { "a" } else { "b" }.to_string()),
+                (
+                    "__name__",
+                    if id.is_multiple_of(3) { "a" } else { "b" }.to_string(),
+                ),
                 ("host", format!("h{}", id % 7)),
                 ("cpu", (id % 5).to_string()),
             ])

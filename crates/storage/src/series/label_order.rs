@@ -187,7 +187,7 @@ mod tests {
                     ("__name__", "node_cpu_seconds_total"),
                     ("cpu", &(i % 13).to_string()),
                     ("instance", &format!("host-{:05}", i / 13)),
-                    ("mode", if i % 2 == 0 { "idle" } else { "user" }),
+                    ("mode", if i.is_multiple_of(2) { "idle" } else { "user" }),
                 ])
             })
             .chain([
@@ -206,8 +206,7 @@ mod tests {
         // Few distinct names and short values, so sets share prefixes often.
         let name = prop::sample::select(vec!["__name__", "a", "ab", "b", "job", "jobs"]);
         let value = "[a-b\u{0}\u{e9}\u{1F600}]{1,3}";
-        prop::collection::btree_map(name, value, 0..4)
-            .prop_map(|m| Labels::from_pairs(m.into_iter()))
+        prop::collection::btree_map(name, value, 0..4).prop_map(Labels::from_pairs)
     }
 
     proptest! {
