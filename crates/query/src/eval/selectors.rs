@@ -411,6 +411,17 @@ impl Evaluator<'_> {
         ))
     }
 
+    /// The float an instant selector without `smoothed` picks at reference time
+    /// `ref_t` from series `s`, which holds no histograms: what
+    /// [`Self::sample_at`] picks there, without building an element.
+    pub(crate) fn latest_float(&self, s: &SeriesData, ref_t: i64) -> Option<f64> {
+        debug_assert!(s.hpoints.is_empty());
+        let idx = count_at_or_before(&s.points, ref_t);
+        let p = s.points[..idx].last()?;
+        let fresh = p.t > ref_t - self.opts.lookback_delta_ms && !is_stale_nan(p.f);
+        fresh.then_some(p.f)
+    }
+
     /// `start_timestamp(selector)`: per series, the start timestamp (in seconds,
     /// 0 when unknown) of the sample the selector picks at `t`.
     pub(crate) fn selected_start_timestamps(

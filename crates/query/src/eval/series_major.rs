@@ -34,6 +34,9 @@ use crate::value::QueryError;
 /// Steps evaluated per block: bounds the memory held by precomputed vectors.
 pub(super) const STEPS_PER_BLOCK: usize = 64;
 
+/// Fewest member folds per parallel task of a fused aggregation's fold.
+const MIN_FOLDS_PER_TASK: usize = 1 << 16;
+
 /// Fewest series per parallel task, so tiny selections stay on one thread.
 const MIN_SERIES_PER_TASK: usize = 64;
 
@@ -372,6 +375,23 @@ impl Evaluator<'_> {
         mut emit: impl FnMut(usize, LeafValue<'s>),
     ) -> Result<(), QueryError> {
         match &leaf.kind {
+            // A float series read plainly: the number alone, no element per step.
+            LeafKind::Selector(vs) if !vs.smoothed && s.hpoints.is_empty() => {
+                let labels = &s.labels;
+                for (i, &ref_t) in leaf.ref_times.iter().enumerate() {
+                    if let Some(f) = self.latest_float(s, ref_t) {
+                        let drop_name = false;
+                        emit(
+                            i,
+                            LeafValue::Float {
+                                labels,
+                                f,
+                                drop_name,
+                            },
+                        );
+                    }
+                }
+            }
             LeafKind::Selector(vs) => {
                 for (i, &ref_t) in leaf.ref_times.iter().enumerate() {
                     if let Some((e, _)) = self.sample_at(vs, s, ref_t) {
@@ -623,8 +643,13 @@ pub(super) fn fold_groups(
 ) -> Vec<Vec<Vec<Elem>>> {
     let drop_name = chunks.iter().any(|c| c.drop_name);
     let n = steps;
+    // Small folds stay on few threads: handing a few microseconds of work to
+    // another thread costs more than it saves.
+    let rows: usize = chunks.iter().map(|c| c.rows).sum();
+    let min_steps_per_task = (MIN_FOLDS_PER_TASK / rows.max(1)).max(1);
     (0..n)
         .into_par_iter()
+        .with_min_len(min_steps_per_task)
         .map(|i| {
             let mut slots = vec![usize::MAX; group_labels.len()];
             let mut groups: Vec<(usize, aggregate::Group)> = Vec::new();
