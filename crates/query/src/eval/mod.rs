@@ -398,10 +398,20 @@ impl<'a> Evaluator<'a> {
         let mut results: Vec<Result<StepValue<'_>, QueryError>> = Vec::with_capacity(steps.len());
         for block in steps.chunks(series_major::STEPS_PER_BLOCK) {
             *self.block.write().expect("step block lock") = self.precompute_block(ast, block)?;
-            results.par_extend(block.par_iter().map(|&t| {
+            let eval_step = |&t: &i64| {
                 self.check_alive()?;
                 self.eval(ast, t)
-            }));
+            };
+            // The first step tells what a step costs: when the whole block is
+            // cheaper than waking other threads, it stays on this one.
+            let started = Instant::now();
+            results.push(eval_step(&block[0]));
+            let rest = &block[1..];
+            if started.elapsed() * rest.len() as u32 <= SEQUENTIAL_BLOCK_BUDGET {
+                results.extend(rest.iter().map(eval_step));
+            } else {
+                results.par_extend(rest.par_iter().map(eval_step));
+            }
         }
         *self.block.write().expect("step block lock") = Default::default();
         let mut collector = range_result::RangeCollector::new(self.opts.max_samples);
@@ -434,6 +444,9 @@ fn negate(e: Elem) -> Elem {
         ..e
     }
 }
+
+/// The longest a block of steps may take to stay on one thread (see `run_range`).
+const SEQUENTIAL_BLOCK_BUDGET: std::time::Duration = std::time::Duration::from_micros(200);
 
 pub(crate) fn too_many_samples() -> QueryError {
     QueryError::Execution(
