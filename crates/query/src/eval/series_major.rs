@@ -652,7 +652,7 @@ pub(super) fn fold_groups(
         .with_min_len(min_steps_per_task)
         .map(|i| {
             let mut slots = vec![usize::MAX; group_labels.len()];
-            let mut groups: Vec<(usize, aggregate::Group)> = Vec::new();
+            let mut groups: Vec<(usize, aggregate::FloatFold)> = Vec::new();
             let mut row_ids = ids.iter();
             for c in chunks {
                 for row in 0..c.rows {
@@ -663,16 +663,16 @@ pub(super) fn fold_groups(
                     }
                     if slots[id] == usize::MAX {
                         slots[id] = groups.len();
-                        groups.push((id, aggregate::new_group(Labels::empty())));
+                        groups.push((id, aggregate::FloatFold::default()));
                     }
-                    aggregate::fold_float(&mut groups[slots[id]].1, op, c.values[at]);
+                    groups[slots[id]].1.add(op, c.values[at]);
                 }
             }
             let out = groups
                 .into_iter()
                 .map(|(id, g)| Elem {
                     labels: group_labels[id].clone().expect("labels of a seen group"),
-                    f: aggregate::finish(op, &g),
+                    f: g.result(op),
                     h: None,
                     drop_name,
                 })
