@@ -251,7 +251,8 @@ impl Storage {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<SelectBatches<'_>, StorageError> {
-        self.engine.select_batches(tenant, matchers, start_ms, end_ms)
+        self.engine
+            .select_batches(tenant, matchers, start_ms, end_ms)
     }
 
     /// Label sets of series matching any of the matcher sets (union), sorted, at most `limit` (0 = no limit).
