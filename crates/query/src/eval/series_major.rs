@@ -129,21 +129,25 @@ fn sliding_rate_kind(rc: &RangeCall<'_>) -> Option<RateKind> {
     }
 }
 
+/// An aggregation folded one float at a time, without a parameter.
+pub(super) fn is_streaming_aggregation(a: &AggregateExpr) -> bool {
+    a.param.is_none()
+        && matches!(
+            a.op,
+            AggOp::Sum
+                | AggOp::Avg
+                | AggOp::Count
+                | AggOp::Min
+                | AggOp::Max
+                | AggOp::Group
+                | AggOp::Stddev
+                | AggOp::Stdvar
+        )
+}
+
 /// A streaming aggregation over a leaf, folded straight from the leaf's values.
 fn fusable_aggregate(a: &AggregateExpr) -> bool {
-    let streaming = matches!(
-        a.op,
-        AggOp::Sum
-            | AggOp::Avg
-            | AggOp::Count
-            | AggOp::Min
-            | AggOp::Max
-            | AggOp::Group
-            | AggOp::Stddev
-            | AggOp::Stdvar
-    );
-    streaming
-        && a.param.is_none()
+    is_streaming_aggregation(a)
         && match a.expr.unparen() {
             Expr::VectorSelector(_) => true,
             Expr::Call(c) => range_call(c).is_some(),

@@ -26,9 +26,9 @@ use super::aggregate;
 use super::binary::{drops_name, float_binop, result_labels};
 use super::labels_util::{push_signature_on, push_signature_without};
 use super::series_keys::site_of;
-use super::series_major::{for_each_chunk, is_leaf, LeafValue};
+use super::series_major::{for_each_chunk, is_leaf, is_streaming_aggregation, LeafValue};
 use super::{Elem, Evaluator};
-use crate::ast::{AggOp, AggregateExpr, BinOp, BinaryExpr, Cardinality, Expr, VectorMatching};
+use crate::ast::{AggregateExpr, BinOp, BinaryExpr, Cardinality, Expr, VectorMatching};
 use crate::value::QueryError;
 
 /// Whether `e` (a binary operation or an aggregation) is evaluated by this module
@@ -65,7 +65,7 @@ fn shape(e: &Expr) -> Option<Shape> {
             let (l, r) = (operand_shape(&b.lhs)?, operand_shape(&b.rhs)?);
             (l || r).then_some(Shape::Derived)
         }
-        Expr::Aggregate(a) if streaming(a) => match shape(&a.expr)? {
+        Expr::Aggregate(a) if is_streaming_aggregation(a) => match shape(&a.expr)? {
             Shape::Leaf => Some(Shape::LeafAggregate),
             Shape::LeafAggregate | Shape::Derived => Some(Shape::Derived),
         },
@@ -95,22 +95,6 @@ fn supported_binary(b: &BinaryExpr) -> bool {
         && matches!(b.modifier.card, Cardinality::OneToOne)
         && b.modifier.fill_lhs.is_none()
         && b.modifier.fill_rhs.is_none()
-}
-
-/// The aggregation operators folded one float at a time, without a parameter.
-fn streaming(a: &AggregateExpr) -> bool {
-    a.param.is_none()
-        && matches!(
-            a.op,
-            AggOp::Sum
-                | AggOp::Avg
-                | AggOp::Count
-                | AggOp::Min
-                | AggOp::Max
-                | AggOp::Group
-                | AggOp::Stddev
-                | AggOp::Stdvar
-        )
 }
 
 /// One output series of a node.
