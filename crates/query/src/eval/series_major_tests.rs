@@ -2,13 +2,12 @@
 //! queries at each step (always step-major): values bit for bit, labels, and the
 //! union of the annotations.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tidemark_model::{is_stale_nan, Labels, Matcher, Sample, STALE_NAN};
 
-use super::test_store::Mem;
-use crate::{Engine, EngineOptions, QueryError, Queryable, SelectedSeries, SeriesBatches, Value};
+use super::test_store::{instant_points, range_points, Mem};
+use crate::{Engine, EngineOptions, QueryError, Queryable, SelectedSeries, SeriesBatches};
 
 /// Enough series for several parallel chunks, enough steps for several blocks.
 const SERIES: usize = 300;
@@ -64,59 +63,6 @@ fn fleet() -> Mem {
         });
     }
     Mem(out)
-}
-
-type Points = BTreeMap<String, Vec<(i64, u64)>>;
-
-/// Canonical float bits (all NaNs alike) for exact comparison.
-fn bits(f: f64) -> u64 {
-    if f.is_nan() {
-        f64::NAN.to_bits()
-    } else {
-        f.to_bits()
-    }
-}
-
-fn from_range(db: &dyn Queryable, q: &str) -> (Points, BTreeSet<String>) {
-    let r = Engine::default()
-        .range_query(db, q, 0, (STEPS - 1) * STEP_MS, STEP_MS)
-        .unwrap_or_else(|e| panic!("{q}: {e}"));
-    let Value::Matrix(m) = r.value else {
-        panic!("{q}: not a matrix")
-    };
-    let points = m
-        .into_iter()
-        .map(|s| {
-            let pts = s.floats.iter().map(|p| (p.t, bits(p.f))).collect();
-            (s.labels.to_string(), pts)
-        })
-        .collect();
-    (points, r.warnings.into_iter().chain(r.infos).collect())
-}
-
-fn from_instants(db: &Mem, q: &str) -> (Points, BTreeSet<String>) {
-    let mut points: Points = BTreeMap::new();
-    let mut notes = BTreeSet::new();
-    for k in 0..STEPS {
-        let t = k * STEP_MS;
-        let r = Engine::default()
-            .instant_query(db, q, t)
-            .unwrap_or_else(|e| panic!("{q}: {e}"));
-        match r.value {
-            Value::Vector(v) => {
-                for s in v {
-                    points
-                        .entry(s.labels.to_string())
-                        .or_default()
-                        .push((t, bits(s.f)));
-                }
-            }
-            Value::Scalar { v, .. } => points.entry("{}".into()).or_default().push((t, bits(v))),
-            other => panic!("{q}: unexpected {other:?}"),
-        }
-        notes.extend(r.warnings.into_iter().chain(r.infos));
-    }
-    (points, notes)
 }
 
 #[test]
@@ -176,8 +122,8 @@ fn range_queries_equal_instant_queries_at_every_step() {
         "(g + 1) == bool (g + 1)",
     ];
     for q in queries {
-        let (range, range_notes) = from_range(&db, q);
-        let (instants, instant_notes) = from_instants(&db, q);
+        let (range, range_notes) = range_points(&db, q, (STEPS - 1) * STEP_MS, STEP_MS);
+        let (instants, instant_notes) = instant_points(&db, q, (STEPS - 1) * STEP_MS, STEP_MS);
         assert!(!range.is_empty(), "{q}: empty result tests nothing");
         assert_eq!(range, instants, "{q}: values differ");
         assert_eq!(range_notes, instant_notes, "{q}: annotations differ");
@@ -247,10 +193,10 @@ fn fused_aggregations_stream_their_series_with_step_major_results() {
     ] {
         db.whole.store(0, Ordering::Relaxed);
         db.batched.store(0, Ordering::Relaxed);
-        let (range, range_notes) = from_range(&db, q);
+        let (range, range_notes) = range_points(&db, q, (STEPS - 1) * STEP_MS, STEP_MS);
         assert_eq!(db.whole.load(Ordering::Relaxed), 0, "{q}: selected whole");
         assert_eq!(db.batched.load(Ordering::Relaxed), 1, "{q}: not streamed");
-        let (instants, instant_notes) = from_instants(&db.db, q);
+        let (instants, instant_notes) = instant_points(&db.db, q, (STEPS - 1) * STEP_MS, STEP_MS);
         assert!(!range.is_empty(), "{q}: empty result tests nothing");
         assert_eq!(range, instants, "{q}: values differ");
         assert_eq!(range_notes, instant_notes, "{q}: annotations differ");

@@ -2,13 +2,11 @@
 //! give range queries exactly what instant queries (step-major, each window cut
 //! and scanned afresh) give at each step: values bit for bit, labels, annotations.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use tidemark_model::{Labels, Sample, STALE_NAN};
 
-use super::test_store::Mem;
+use super::test_store::{instant_points, range_points, Mem};
 use crate::functions::test_support::RANGE_FUNCTIONS;
-use crate::{Engine, SelectedSeries, Value};
+use crate::SelectedSeries;
 
 const SERIES: usize = 120;
 /// Scrape interval of the generated series.
@@ -75,50 +73,6 @@ fn fleet() -> Mem {
     Mem(out)
 }
 
-type Points = BTreeMap<String, Vec<(i64, u64)>>;
-
-fn bits(f: f64) -> u64 {
-    f.to_bits()
-}
-
-fn from_range(db: &Mem, q: &str, step: i64) -> (Points, BTreeSet<String>) {
-    let r = Engine::default()
-        .range_query(db, q, 0, END_MS, step)
-        .unwrap_or_else(|e| panic!("{q}: {e}"));
-    let Value::Matrix(m) = r.value else {
-        panic!("{q}: not a matrix")
-    };
-    let points = m
-        .into_iter()
-        .map(|s| {
-            let pts = s.floats.iter().map(|p| (p.t, bits(p.f))).collect();
-            (s.labels.to_string(), pts)
-        })
-        .collect();
-    (points, r.warnings.into_iter().chain(r.infos).collect())
-}
-
-fn from_instants(db: &Mem, q: &str, step: i64) -> (Points, BTreeSet<String>) {
-    let mut points: Points = BTreeMap::new();
-    let mut notes = BTreeSet::new();
-    for t in (0..=END_MS).step_by(step as usize) {
-        let r = Engine::default()
-            .instant_query(db, q, t)
-            .unwrap_or_else(|e| panic!("{q}: {e}"));
-        let Value::Vector(v) = r.value else {
-            panic!("{q}: not a vector")
-        };
-        for s in v {
-            points
-                .entry(s.labels.to_string())
-                .or_default()
-                .push((t, bits(s.f)));
-        }
-        notes.extend(r.warnings.into_iter().chain(r.infos));
-    }
-    (points, notes)
-}
-
 /// Every range function, as a query over `metric[range]`.
 fn calls(metric: &str, range: &str) -> Vec<String> {
     RANGE_FUNCTIONS
@@ -158,8 +112,8 @@ fn sliding_range_functions_equal_instant_queries() {
         .map(|(q, step)| (q.to_string(), step)),
     );
     for (q, step) in &queries {
-        let (range, range_notes) = from_range(&db, q, *step);
-        let (instants, instant_notes) = from_instants(&db, q, *step);
+        let (range, range_notes) = range_points(&db, q, END_MS, *step);
+        let (instants, instant_notes) = instant_points(&db, q, END_MS, *step);
         assert!(!range.is_empty(), "{q}: empty result tests nothing");
         assert_eq!(range, instants, "{q} step {step}: values differ");
         assert_eq!(range_notes, instant_notes, "{q}: annotations differ");
