@@ -36,6 +36,11 @@ struct QueryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PlacementLabels {
+    placement: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -56,6 +61,7 @@ pub struct Metrics {
     query_duration: Family<QueryLabels, Histogram, fn() -> Histogram>,
     queries_in_flight: Gauge,
     queries_canceled: Counter,
+    query_placements: Family<PlacementLabels, Counter>,
     inserts_in_flight: Gauge,
     insert_inflight_bytes: Gauge,
 }
@@ -118,6 +124,12 @@ impl Metrics {
             "Evaluations stopped early because the client disconnected",
             queries_canceled.clone(),
         );
+        let query_placements = Family::<PlacementLabels, Counter>::default();
+        registry.register(
+            "query_evaluations",
+            "Evaluations by where they ran: inline on the request's thread (the same query was cheap last time) or on the compute pool",
+            query_placements.clone(),
+        );
         let inserts_in_flight = Gauge::default();
         registry.register(
             "inserts_in_flight",
@@ -151,6 +163,7 @@ impl Metrics {
             query_duration,
             queries_in_flight,
             queries_canceled,
+            query_placements,
             inserts_in_flight,
             insert_inflight_bytes,
         }
@@ -195,6 +208,13 @@ impl Metrics {
     /// Counts an evaluation that stopped because its client went away.
     pub fn query_canceled(&self) {
         self.queries_canceled.inc();
+    }
+
+    /// Counts an evaluation run `placement` (`inline` or `pool`).
+    pub fn query_placed(&self, placement: &'static str) {
+        self.query_placements
+            .get_or_create(&PlacementLabels { placement })
+            .inc();
     }
 
     pub fn inserts_in_flight(&self) -> &Gauge {

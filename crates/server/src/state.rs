@@ -8,6 +8,7 @@ use tidemark_storage::Storage;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::admission::IngestAdmission;
+use crate::api::recent_costs::RecentCosts;
 use crate::api::response::ApiError;
 use crate::config::ServerConfig;
 use crate::engine::QueryEngine;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub metadata: MetadataStore,
     pub engine: QueryEngine,
+    /// Last evaluation time of recent queries, to run cheap ones inline.
+    pub recent_costs: RecentCosts,
     pub started_at: SystemTime,
     storage: OnceLock<Arc<Storage>>,
     phase: AtomicU8,
@@ -51,6 +54,7 @@ impl AppState {
             metrics: Metrics::new(),
             metadata,
             engine,
+            recent_costs: RecentCosts::default(),
             started_at: SystemTime::now(),
             storage: OnceLock::new(),
             phase: AtomicU8::new(Phase::Starting as u8),

@@ -6,6 +6,7 @@ mod go_float;
 pub mod params;
 pub mod promjson;
 pub mod query;
+pub(crate) mod recent_costs;
 pub mod response;
 pub mod series;
 pub mod status;

@@ -11,9 +11,10 @@ use axum::response::Response;
 use tidemark_model::Tenant;
 use tidemark_query::{QueryContext, QueryError, QueryResult};
 
-use super::compute;
+use super::compute::{self, Placement};
 use super::params::{parse_duration_ms, Params};
 use super::promjson::query_response;
+use super::recent_costs::CostKey;
 use super::response::{raw_json, ApiError};
 use crate::engine::QueryEngine;
 use crate::queryable::{query_context, CancelOnDrop, StorageQueryable};
@@ -50,7 +51,8 @@ pub async fn instant_query(
     let expr = query_param(&params);
     let t = params.time_or("time", now_ms())?;
     let timeout = effective_timeout(&st, &params)?;
-    run(st, "instant", timeout, move |engine, q, ctx| {
+    let cost_key = CostKey::new("instant", &expr, 1);
+    run(st, "instant", timeout, cost_key, move |engine, q, ctx| {
         engine.instant(q, ctx, &expr, t)
     })
     .await
@@ -84,7 +86,8 @@ pub async fn range_query(
         ));
     }
     let timeout = effective_timeout(&st, &params)?;
-    run(st, "range", timeout, move |engine, q, ctx| {
+    let cost_key = CostKey::new("range", &expr, (end - start) / step + 1);
+    run(st, "range", timeout, cost_key, move |engine, q, ctx| {
         engine.range(q, ctx, &expr, start, end, step)
     })
     .await
@@ -105,6 +108,7 @@ async fn run<F>(
     st: SharedState,
     kind: &'static str,
     timeout: Duration,
+    cost_key: CostKey,
     eval: F,
 ) -> Result<Response, ApiError>
 where
@@ -117,7 +121,7 @@ where
     } else {
         "query_range"
     };
-    match run_guarded(&st, timeout, eval).await {
+    match run_guarded(&st, timeout, cost_key, eval).await {
         Ok(rendered) => {
             st.metrics
                 .observe_query(kind, rendered.evaluation.as_secs_f64());
@@ -137,7 +141,12 @@ struct Rendered {
     evaluation: Duration,
 }
 
-async fn run_guarded<F>(st: &SharedState, timeout: Duration, eval: F) -> Result<Rendered, ApiError>
+async fn run_guarded<F>(
+    st: &SharedState,
+    timeout: Duration,
+    cost_key: CostKey,
+    eval: F,
+) -> Result<Rendered, ApiError>
 where
     F: FnOnce(&QueryEngine, &StorageQueryable, &QueryContext) -> Result<QueryResult, QueryError>
         + Send
@@ -150,9 +159,11 @@ where
     let _cancel_on_drop = CancelOnDrop(ctx.clone());
     let task_state = st.clone();
     let task_ctx = ctx.clone();
-    // Rendering runs on the compute pool too: a large answer takes milliseconds to
+    // Rendering runs where the evaluation does: a large answer takes milliseconds to
     // write out and to free, which would otherwise stall a tokio worker.
-    let task = compute::evaluate(move || {
+    let placement = Placement::from_last_cost(st.recent_costs.last(cost_key));
+    st.metrics.query_placed(placement.label());
+    let task = compute::evaluate(placement, move || {
         let _permit = permit;
         let _in_flight = InFlight::enter(&task_state);
         let q = StorageQueryable::new(storage, Tenant::DEFAULT, task_ctx.clone());
@@ -161,10 +172,12 @@ where
             task_state.metrics.query_canceled();
         }
         let evaluation = started.elapsed();
-        result.map(|r| Rendered {
+        let rendered = result.map(|r| Rendered {
             body: query_response(&r.value, &r.warnings, &r.infos),
             evaluation,
-        })
+        });
+        task_state.recent_costs.record(cost_key, started.elapsed());
+        rendered
     });
     // The evaluation checks the deadline itself; the grace period covers a select that
     // is slow to return, after which the client gets its answer without waiting further.
