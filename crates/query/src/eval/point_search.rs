@@ -58,6 +58,29 @@ pub(crate) fn count_at_or_before(points: &[FPoint], t: i64) -> usize {
     lo + points[lo..hi].partition_point(|p| p.t <= t)
 }
 
+/// [`count_at_or_before`] for a caller whose times only grow: `from` is an earlier
+/// answer (so `points[..from]` are all `<= t`), and the search gallops forward from
+/// it. Stepping through a query's steps this way costs a probe or two per step,
+/// without a guess from the series' average spacing.
+pub(crate) fn count_at_or_before_from(points: &[FPoint], t: i64, from: usize) -> usize {
+    debug_assert!(from <= points.len());
+    debug_assert!(from == 0 || points[from - 1].t <= t);
+    let (mut lo, mut step) = (from, 1);
+    // Keep points[..lo] <= t; find the first probe past t.
+    let hi = loop {
+        let probe = lo + step - 1;
+        if probe >= points.len() {
+            break points.len();
+        }
+        if points[probe].t > t {
+            break probe;
+        }
+        lo = probe + 1;
+        step *= 2;
+    };
+    lo + points[lo..hi].partition_point(|p| p.t <= t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,11 +91,23 @@ mod tests {
 
     fn check(ts: &[i64], probes: impl IntoIterator<Item = i64>) {
         let p = points(ts);
-        for t in probes {
+        let mut probes: Vec<i64> = probes.into_iter().collect();
+        for &t in &probes {
             assert_eq!(
                 count_at_or_before(&p, t),
                 p.partition_point(|x| x.t <= t),
                 "t={t} in {ts:?}"
+            );
+        }
+        // The cursor form, over the same probes in ascending order.
+        probes.sort_unstable();
+        let mut at = 0;
+        for &t in &probes {
+            at = count_at_or_before_from(&p, t, at);
+            assert_eq!(
+                at,
+                p.partition_point(|x| x.t <= t),
+                "cursor t={t} in {ts:?}"
             );
         }
     }

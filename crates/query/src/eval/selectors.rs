@@ -417,7 +417,13 @@ impl Evaluator<'_> {
     pub(crate) fn latest_float(&self, s: &SeriesData, ref_t: i64) -> Option<f64> {
         debug_assert!(s.hpoints.is_empty());
         let idx = count_at_or_before(&s.points, ref_t);
-        let p = s.points[..idx].last()?;
+        self.fresh_float(s.points[..idx].last(), ref_t)
+    }
+
+    /// The value of `latest`, a series' last point at or before `ref_t`, if it is
+    /// inside the lookback window and not a stale marker.
+    pub(crate) fn fresh_float(&self, latest: Option<&FPoint>, ref_t: i64) -> Option<f64> {
+        let p = latest?;
         let fresh = p.t > ref_t - self.opts.lookback_delta_ms && !is_stale_nan(p.f);
         fresh.then_some(p.f)
     }

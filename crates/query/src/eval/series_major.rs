@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use tidemark_model::Labels;
 
-use super::point_search::count_at_or_before;
+use super::point_search::{count_at_or_before, count_at_or_before_from};
 use super::{aggregate, series_major_binary, Elem, Evaluator, SeriesData};
 use crate::ast::{
     AggOp, AggregateExpr, Call, Expr, MatrixSelector, Pos, RangeMode, VectorSelector,
@@ -380,6 +380,24 @@ impl Evaluator<'_> {
     ) -> Result<(), QueryError> {
         match &leaf.kind {
             // A float series read plainly: the number alone, no element per step.
+            LeafKind::Selector(vs) if !vs.smoothed && s.hpoints.is_empty() && leaf.ascending => {
+                let labels = &s.labels;
+                let mut seen = 0;
+                for (i, &ref_t) in leaf.ref_times.iter().enumerate() {
+                    seen = count_at_or_before_from(&s.points, ref_t, seen);
+                    if let Some(f) = self.fresh_float(s.points[..seen].last(), ref_t) {
+                        let drop_name = false;
+                        emit(
+                            i,
+                            LeafValue::Float {
+                                labels,
+                                f,
+                                drop_name,
+                            },
+                        );
+                    }
+                }
+            }
             LeafKind::Selector(vs) if !vs.smoothed && s.hpoints.is_empty() => {
                 let labels = &s.labels;
                 for (i, &ref_t) in leaf.ref_times.iter().enumerate() {
