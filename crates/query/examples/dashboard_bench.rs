@@ -104,7 +104,7 @@ impl Fleet {
                     .entry(name.into())
                     .or_default()
                     .push(SelectedSeries {
-                        labels: Labels::from_pairs(pairs),
+                        labels: Labels::from_pairs(pairs).into(),
                         floats,
                         ..SelectedSeries::default()
                     });

@@ -23,6 +23,8 @@ pub use parse::parse_query;
 pub use select_batches::{InMemoryBatches, SeriesBatches};
 pub use value::{FPoint, HPoint, InstantSample, QueryError, QueryResult, RangeSeries, Value};
 
+use std::sync::Arc;
+
 use tidemark_model::{HistogramSample, Labels, Matcher, Sample, TimeSeries};
 
 /// The data source the engine evaluates against.
@@ -62,7 +64,9 @@ pub trait Queryable: Send + Sync {
 /// Stale markers are float samples holding `STALE_NAN`, whatever the series' kind.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SelectedSeries {
-    pub labels: Labels,
+    /// Shared: a store that keeps its series' labels behind an `Arc` hands them
+    /// over without copying them.
+    pub labels: Arc<Labels>,
     /// Float samples sorted by timestamp.
     pub floats: Vec<Sample>,
     /// Start (created) timestamps of `floats`, index for index, when the source
@@ -78,7 +82,7 @@ impl From<TimeSeries> for SelectedSeries {
     /// A float-only series without start timestamps.
     fn from(ts: TimeSeries) -> SelectedSeries {
         SelectedSeries {
-            labels: ts.labels,
+            labels: Arc::new(ts.labels),
             floats: ts.samples,
             ..SelectedSeries::default()
         }

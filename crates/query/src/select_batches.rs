@@ -75,7 +75,7 @@ mod tests {
     fn batches_keep_order_and_are_read_once() {
         let series: Vec<SelectedSeries> = (0..BATCH_SERIES + 3)
             .map(|i| SelectedSeries {
-                labels: Labels::from_pairs([("i", format!("{i:05}"))]),
+                labels: Labels::from_pairs([("i", format!("{i:05}"))]).into(),
                 floats: vec![Sample::new(1, i as f64)],
                 ..SelectedSeries::default()
             })

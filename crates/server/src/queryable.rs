@@ -157,7 +157,7 @@ mod tests {
             },
         };
         let selected = to_selected(SeriesSamples {
-            labels: Labels::from_pairs([("__name__", "rpc")]),
+            labels: Labels::from_pairs([("__name__", "rpc")]).into(),
             floats: vec![Sample::new(1, 1.0), Sample::new(9, 2.0)],
             histograms: vec![h(3, 1.0), h(5, STALE_NAN)],
         });

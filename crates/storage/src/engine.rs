@@ -417,7 +417,11 @@ impl Engine {
         let ids = self.index.select(tenant, Day::MIN..=Day::MAX, matchers);
         let infos: Vec<(SeriesId, Labels)> = ids
             .iter()
-            .filter_map(|&id| self.registry.info(id).map(|i| (id, i.labels.clone())))
+            .filter_map(|&id| {
+                self.registry
+                    .info(id)
+                    .map(|i| (id, Labels::clone(&i.labels)))
+            })
             .collect();
         if infos.is_empty() {
             return Ok(0);

@@ -235,7 +235,9 @@ impl Storage {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, StorageError> {
-        let floats = self.engine.select(tenant, matchers, start_ms, end_ms)?;
+        let floats = self
+            .engine
+            .select_floats(tenant, matchers, start_ms, end_ms)?;
         let histograms = self
             .engine
             .select_histograms(tenant, matchers, start_ms, end_ms)?;

@@ -19,7 +19,15 @@ use crate::StorageError;
 /// Below this many series a select runs on the calling thread; rayon's hand-off costs more.
 const PARALLEL_MIN_SERIES: usize = 32;
 
+/// A selected float series; its labels are the registry's, shared rather than copied.
+pub(crate) struct FloatSeries {
+    pub labels: Arc<Labels>,
+    pub samples: Vec<Sample>,
+}
+
 impl Engine {
+    /// The float series matching `matchers` with samples in `[start, end]`, in label
+    /// order, as owned [`TimeSeries`].
     pub(crate) fn select(
         &self,
         tenant: Tenant,
@@ -27,6 +35,21 @@ impl Engine {
         start: i64,
         end: i64,
     ) -> Result<Vec<TimeSeries>, StorageError> {
+        let series = self.select_floats(tenant, matchers, start, end)?;
+        Ok(series
+            .into_iter()
+            .map(|s| TimeSeries::new(Arc::unwrap_or_clone(s.labels), s.samples))
+            .collect())
+    }
+
+    /// [`Engine::select`] with the labels shared with the registry.
+    pub(crate) fn select_floats(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<FloatSeries>, StorageError> {
         self.check_open()?;
         if start > end {
             return Ok(Vec::new());
@@ -57,19 +80,18 @@ impl Engine {
             if samples.is_empty() {
                 return Ok(None);
             }
-            Ok::<_, StorageError>(
-                self.registry
-                    .info(id)
-                    .map(|info| TimeSeries::new(owned_labels(info), samples)),
-            )
+            Ok::<_, StorageError>(self.registry.info(id).map(|info| FloatSeries {
+                labels: Arc::clone(&info.labels),
+                samples,
+            }))
         };
-        let results: Result<Vec<Option<TimeSeries>>, StorageError> =
+        let results: Result<Vec<Option<FloatSeries>>, StorageError> =
             if buffered.len() >= PARALLEL_MIN_SERIES {
                 buffered.into_par_iter().map(read).collect()
             } else {
                 buffered.into_iter().map(read).collect()
             };
-        let mut out: Vec<TimeSeries> = match results {
+        let mut out: Vec<FloatSeries> = match results {
             Ok(v) => v.into_iter().flatten().collect(),
             Err(e) => {
                 self.quarantine_from_error(&e);
@@ -217,7 +239,7 @@ impl Engine {
     ) -> Result<Vec<String>, StorageError> {
         let mut names = BTreeSet::new();
         for info in self.matching_labels(tenant, matcher_sets, start, end)? {
-            for l in &info.labels {
+            for l in info.labels.iter() {
                 if !names.contains(&l.name) {
                     names.insert(l.name.clone());
                 }
@@ -254,7 +276,9 @@ impl Engine {
 /// The labels of a registry entry, moved out when the entry is not shared (the
 /// registry decodes a fresh one per call) instead of cloned.
 fn owned_labels(info: Arc<SeriesInfo>) -> Labels {
-    Arc::try_unwrap(info).map_or_else(|shared| shared.labels.clone(), |info| info.labels)
+    let labels =
+        Arc::try_unwrap(info).map_or_else(|shared| shared.labels.clone(), |info| info.labels);
+    Arc::unwrap_or_clone(labels)
 }
 
 fn truncate<T>(v: &mut Vec<T>, limit: usize) {

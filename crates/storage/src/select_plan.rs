@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rayon::prelude::*;
-use tidemark_model::{Labels, Matcher, Sample, Tenant};
+use tidemark_model::{Matcher, Sample, Tenant};
 
 use crate::engine::{Engine, PendingFlush};
 use crate::histograms;
@@ -50,9 +50,8 @@ pub struct SelectBatches<'e> {
 
 /// What a batch holds until it is read.
 enum Batch {
-    /// Series in label order with the samples the buffer held for them. Labels
-    /// are copied out of the registry entry when the batch is read (in parallel
-    /// with other batches, not while the select is planned).
+    /// Series in label order with the samples the buffer held for them. Their
+    /// labels are shared with the registry entry, not copied.
     Unread(Vec<(SeriesId, Arc<SeriesInfo>, Vec<Sample>)>),
     /// Already read (series with native histograms are joined with their floats
     /// when the select is made, as [`crate::Storage::select_with_histograms`] does).
@@ -105,7 +104,7 @@ impl SelectBatches<'_> {
                 .inspect_err(|e| self.engine.quarantine_from_error(e))?;
             if !floats.is_empty() {
                 out.push(SeriesSamples {
-                    labels: owned_labels(info),
+                    labels: Arc::clone(&info.labels),
                     floats,
                     histograms: Vec::new(),
                 });
@@ -147,7 +146,7 @@ impl Engine {
         if !self.histograms.is_empty() && !self.histograms.filter(ids.clone()).is_empty() {
             // Rare: join floats and histograms the way a select does, then hand
             // the joined series out in the same batches.
-            let floats = self.select(tenant, matchers, start, end)?;
+            let floats = self.select_floats(tenant, matchers, start, end)?;
             let hists = self.select_histograms(tenant, matchers, start, end)?;
             let joined = histograms::select::join(floats, hists);
             plan.series = joined.len();
@@ -180,9 +179,4 @@ impl Engine {
         }
         Ok(plan)
     }
-}
-
-/// The labels of a registry entry, moved out when the entry is not shared.
-fn owned_labels(info: Arc<SeriesInfo>) -> Labels {
-    Arc::try_unwrap(info).map_or_else(|shared| shared.labels.clone(), |info| info.labels)
 }

@@ -43,7 +43,8 @@ pub(crate) type SeriesId = u64;
 #[derive(Debug)]
 pub(crate) struct SeriesInfo {
     pub tenant: Tenant,
-    pub labels: Labels,
+    /// Shared, so a select hands a series' labels to the query without copying them.
+    pub labels: Arc<Labels>,
 }
 
 const RECORD_CREATE: u8 = 1;
@@ -459,7 +460,7 @@ fn with_series_key<R>(tenant: Tenant, labels: &Labels, f: impl FnOnce(&[u8]) -> 
 fn decode_info(key: &[u8]) -> Arc<SeriesInfo> {
     Arc::new(SeriesInfo {
         tenant: key::tenant(key),
-        labels: key::labels(key),
+        labels: Arc::new(key::labels(key)),
     })
 }
 
@@ -691,7 +692,7 @@ mod tests {
                 Arc::ptr_eq(&first, &again),
                 "the second call is a cache hit"
             );
-            assert_eq!(again.labels, labels(i));
+            assert_eq!(*again.labels, labels(i));
             assert_eq!(again.tenant, t);
             let key = reg.state.read().key_of(id).unwrap().to_vec();
             assert_eq!(again.labels, decode_info(&key).labels);
@@ -706,14 +707,14 @@ mod tests {
         let b = Labels::from_pairs([("__name__", "b")]);
         let ida = reg.get_or_create(Tenant::DEFAULT, &a).unwrap();
         let idb = reg.get_or_create(Tenant::DEFAULT, &b).unwrap();
-        assert_eq!(reg.info(ida).unwrap().labels, a);
-        assert_eq!(reg.info(idb).unwrap().labels, b);
+        assert_eq!(*reg.info(ida).unwrap().labels, a);
+        assert_eq!(*reg.info(idb).unwrap().labels, b);
         reg.delete(&[ida]).unwrap();
         assert!(reg.info(ida).is_none(), "a deleted id has no identity");
-        assert_eq!(reg.info(idb).unwrap().labels, b, "others stay cached");
+        assert_eq!(*reg.info(idb).unwrap().labels, b, "others stay cached");
         let recreated = reg.get_or_create(Tenant::DEFAULT, &a).unwrap();
         assert!(recreated > idb, "a re-created series gets a new id");
-        assert_eq!(reg.info(recreated).unwrap().labels, a);
+        assert_eq!(*reg.info(recreated).unwrap().labels, a);
         assert!(reg.info(ida).is_none());
     }
 

@@ -24,7 +24,7 @@ impl Engine {
             if let Some(m) = info.labels.metric_name() {
                 *by_metric.entry(m).or_default() += 1;
             }
-            for l in &info.labels {
+            for l in info.labels.iter() {
                 *by_name.entry(&l.name).or_default() += 1;
                 *by_pair
                     .entry(format!("{}={}", l.name, l.value))

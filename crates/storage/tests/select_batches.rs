@@ -69,7 +69,7 @@ fn batches_are_in_label_order_and_equal_a_select_over_parts_and_buffer() {
     assert_eq!(batches.len(), n.div_ceil(SELECT_BATCH_SERIES));
     assert!(batches.iter().all(|b| b.len() <= SELECT_BATCH_SERIES));
     let flat: Vec<SeriesSamples> = batches.into_iter().flatten().collect();
-    let labels: Vec<&Labels> = flat.iter().map(|x| &x.labels).collect();
+    let labels: Vec<&Labels> = flat.iter().map(|x| &*x.labels).collect();
     assert!(labels.windows(2).all(|w| w[0] < w[1]), "label order");
     assert!(flat.iter().all(|x| x.floats.len() == 4), "parts and buffer");
     assert_eq!(flat, whole(&s, &matchers, start, end));

@@ -136,7 +136,7 @@ pub(super) fn series_data(s: SelectedSeries, keep_stale: bool, stats_only: bool)
     }
     let (points, start_timestamps) = float_points(floats, float_start_timestamps, keep_stale);
     SeriesData {
-        labels: Arc::new(labels),
+        labels,
         points,
         start_timestamps,
         hpoints,

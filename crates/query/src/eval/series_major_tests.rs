@@ -52,12 +52,12 @@ fn fleet() -> Mem {
             t += if r % 61 == 0 { 400_000 } else { 15_000 };
         }
         out.push(SelectedSeries {
-            labels: labels("c_total"),
+            labels: labels("c_total").into(),
             floats: counter,
             ..SelectedSeries::default()
         });
         out.push(SelectedSeries {
-            labels: labels("g"),
+            labels: labels("g").into(),
             floats: gauge,
             ..SelectedSeries::default()
         });

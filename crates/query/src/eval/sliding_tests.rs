@@ -64,7 +64,7 @@ fn fleet() -> Mem {
         }
         for (name, floats) in [("c_total", counter), ("g", gauge)] {
             out.push(SelectedSeries {
-                labels: labels(name),
+                labels: labels(name).into(),
                 floats,
                 ..SelectedSeries::default()
             });

@@ -24,7 +24,7 @@ impl Queryable for WithStarts {
             .filter(|&i| (start..=end).contains(&self.floats[i].timestamp))
             .collect();
         Ok(vec![SelectedSeries {
-            labels: Labels::from_pairs([("__name__", "requests_total")]),
+            labels: Labels::from_pairs([("__name__", "requests_total")]).into(),
             floats: keep.iter().map(|&i| self.floats[i]).collect(),
             float_start_timestamps: keep
                 .iter()

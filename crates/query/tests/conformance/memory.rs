@@ -251,7 +251,7 @@ impl Queryable for MemoryStore {
                 let histogram_start_timestamps =
                     stored.start_times_of(histograms.iter().map(|h| h.timestamp));
                 out.push(SelectedSeries {
-                    labels: labels.clone(),
+                    labels: labels.clone().into(),
                     floats,
                     float_start_timestamps,
                     histograms,

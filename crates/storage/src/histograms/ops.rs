@@ -180,7 +180,7 @@ impl Engine {
                 self.histograms
                     .buffer
                     .collect(id, start, end, &mut buffered);
-                Some((id, info.labels.clone(), buffered))
+                Some((id, Labels::clone(&info.labels), buffered))
             })
             .collect();
         let pending: Vec<Arc<PendingFlush>> = self.pending.read().clone();

@@ -1,12 +1,17 @@
 //! Joining a select's float series with its histogram series.
 
-use tidemark_model::{HistogramSample, Labels, Sample, TimeSeries};
+use std::sync::Arc;
+
+use tidemark_model::{HistogramSample, Labels, Sample};
+
+use crate::query::FloatSeries;
 
 /// The samples of one series in a time range: floats and native histograms, each
 /// sorted by timestamp, never both at one timestamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesSamples {
-    pub labels: Labels,
+    /// Shared with the storage's series registry (labels are immutable).
+    pub labels: Arc<Labels>,
     pub floats: Vec<Sample>,
     pub histograms: Vec<HistogramSample>,
 }
@@ -16,7 +21,7 @@ pub struct SeriesSamples {
 /// sample where a histogram was appended, the histogram is the series' value there.
 /// The rule does not depend on write order, so it is deterministic.
 pub(crate) fn join(
-    floats: Vec<TimeSeries>,
+    floats: Vec<FloatSeries>,
     histograms: Vec<(Labels, Vec<HistogramSample>)>,
 ) -> Vec<SeriesSamples> {
     let mut out = Vec::with_capacity(floats.len().max(histograms.len()));
@@ -27,7 +32,7 @@ pub(crate) fn join(
             (None, None) => break,
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(f), Some(h)) => f.labels.cmp(&h.0),
+            (Some(f), Some(h)) => (*f.labels).cmp(&h.0),
         };
         match order {
             std::cmp::Ordering::Less => {
@@ -41,7 +46,7 @@ pub(crate) fn join(
             std::cmp::Ordering::Greater => {
                 let (labels, histograms) = histograms.next().expect("peeked");
                 out.push(SeriesSamples {
-                    labels,
+                    labels: Arc::new(labels),
                     floats: Vec::new(),
                     histograms,
                 });
@@ -56,7 +61,7 @@ pub(crate) fn join(
                         .is_err()
                 });
                 out.push(SeriesSamples {
-                    labels,
+                    labels: Arc::new(labels),
                     floats,
                     histograms,
                 });
@@ -80,15 +85,19 @@ mod tests {
             timestamp: t,
             histogram: FloatHistogram::default(),
         };
+        let float_series = |labels: &Labels, samples| FloatSeries {
+            labels: Arc::new(labels.clone()),
+            samples,
+        };
         let floats = vec![
-            TimeSeries::new(a.clone(), vec![Sample::new(1, 1.0)]),
-            TimeSeries::new(b.clone(), vec![Sample::new(1, 1.0), Sample::new(2, 2.0)]),
+            float_series(&a, vec![Sample::new(1, 1.0)]),
+            float_series(&b, vec![Sample::new(1, 1.0), Sample::new(2, 2.0)]),
         ];
         let joined = join(
             floats,
             vec![(b.clone(), vec![h(2)]), (c.clone(), vec![h(5)])],
         );
-        let labels: Vec<&Labels> = joined.iter().map(|s| &s.labels).collect();
+        let labels: Vec<&Labels> = joined.iter().map(|s| &*s.labels).collect();
         assert_eq!(labels, vec![&a, &b, &c]);
         assert_eq!(joined[1].floats, vec![Sample::new(1, 1.0)]);
         assert_eq!(joined[1].histograms, vec![h(2)]);

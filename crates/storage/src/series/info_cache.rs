@@ -92,7 +92,10 @@ mod tests {
     fn info(i: u64) -> Arc<SeriesInfo> {
         Arc::new(SeriesInfo {
             tenant: Tenant::DEFAULT,
-            labels: Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]),
+            labels: Arc::new(Labels::from_pairs([
+                ("__name__", "m".to_string()),
+                ("i", i.to_string()),
+            ])),
         })
     }
 
