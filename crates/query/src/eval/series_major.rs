@@ -382,21 +382,17 @@ impl Evaluator<'_> {
             // A float series read plainly: the number alone, no element per step.
             LeafKind::Selector(vs) if !vs.smoothed && s.hpoints.is_empty() && leaf.ascending => {
                 let labels = &s.labels;
-                let mut seen = 0;
-                for (i, &ref_t) in leaf.ref_times.iter().enumerate() {
-                    seen = count_at_or_before_from(&s.points, ref_t, seen);
-                    if let Some(f) = self.fresh_float(s.points[..seen].last(), ref_t) {
-                        let drop_name = false;
-                        emit(
-                            i,
-                            LeafValue::Float {
-                                labels,
-                                f,
-                                drop_name,
-                            },
-                        );
-                    }
-                }
+                self.plain_floats(s, &leaf.ref_times, |i, f| {
+                    let drop_name = false;
+                    emit(
+                        i,
+                        LeafValue::Float {
+                            labels,
+                            f,
+                            drop_name,
+                        },
+                    )
+                });
             }
             LeafKind::Selector(vs) if !vs.smoothed && s.hpoints.is_empty() => {
                 let labels = &s.labels;
@@ -482,6 +478,20 @@ impl Evaluator<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A float series' value at each of the ascending `ref_times` where it has a
+    /// fresh one (the latest sample inside the lookback window, not stale), found
+    /// by stepping a cursor forward through the series.
+    #[inline]
+    fn plain_floats(&self, s: &SeriesData, ref_times: &[i64], mut emit: impl FnMut(usize, f64)) {
+        let mut seen = 0;
+        for (i, &ref_t) in ref_times.iter().enumerate() {
+            seen = count_at_or_before_from(&s.points, ref_t, seen);
+            if let Some(f) = self.fresh_float(s.points[..seen].last(), ref_t) {
+                emit(i, f);
+            }
+        }
     }
 
     /// `rate`/`increase`/`delta` (`kind`) of a float series without start
@@ -622,7 +632,18 @@ impl Evaluator<'_> {
             drop_name: false,
             histogram: false,
         };
+        let plain = matches!(&leaf.kind, LeafKind::Selector(vs) if !vs.smoothed) && leaf.ascending;
         for (row, s) in series.iter().enumerate() {
+            // The commonest leaf, a plain float selector, writes its values
+            // straight in: no per-value element, no call per value.
+            if plain && s.hpoints.is_empty() {
+                let (values, present) = (&mut out.values, &mut out.present);
+                self.plain_floats(s, &leaf.ref_times, |i, f| {
+                    values[i * rows + row] = f;
+                    present[i * rows + row] = true;
+                });
+                continue;
+            }
             self.leaf_series(leaf, s, steps, |i, v| {
                 let (f, elem_drop_name, elem_histogram) = match &v {
                     LeafValue::Elem(e) => (e.f, e.drop_name, e.h.is_some()),
