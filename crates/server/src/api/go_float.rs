@@ -1,8 +1,9 @@
 //! Sample values in Go's `strconv.FormatFloat(v, 'f', -1, 64)` form, written fast.
 //!
 //! Query responses print one value per point, so formatting dominates rendering.
-//! `zmij` finds the shortest round-tripping digits (the same digits Go and Rust's
-//! `Display` choose) several times faster than `Display`, but it switches to an
+//! `zmij` finds the shortest round-tripping digits (Go's digits, ties broken towards
+//! an even last digit as Go does; Rust's `Display` rounds ties up) several times faster
+//! than `Display`, but it switches to an
 //! exponent for very large and very small magnitudes; Go's `'f'` form never does, so
 //! its output is re-laid-out as plain decimal here.
 
@@ -98,9 +99,46 @@ mod tests {
     }
 
     /// Rust's `Display` for f64 prints the shortest round-tripping digits without an
-    /// exponent: by definition the same text as Go's `'f', -1` for finite values.
+    /// exponent: the same text as Go's `'f', -1` for finite values, except when `v`
+    /// lies exactly halfway between two shortest candidates (see [`assert_go_form`]).
     fn reference(v: f64) -> String {
         format!("{v}")
+    }
+
+    /// `go(v)` is Go's text for `v`: `Display`'s, or, where the two differ, the other
+    /// candidate of an exact tie, which Go (like Python's `repr`) breaks towards an
+    /// even last digit while `Display` rounds it up.
+    fn assert_go_form(v: f64) -> Result<(), TestCaseError> {
+        let (ours, display) = (go(v), reference(v));
+        if ours == display {
+            return Ok(());
+        }
+        prop_assert_eq!(
+            ours.parse::<f64>().ok(),
+            Some(v),
+            "{} does not round-trip",
+            ours
+        );
+        prop_assert_eq!(ours.len(), display.len(), "{} vs {}", ours, display);
+        let (a, b) = (ours.as_bytes(), display.as_bytes());
+        let n = a.len();
+        prop_assert_eq!(&a[..n - 1], &b[..n - 1], "{} vs {}", ours, display);
+        prop_assert_eq!(a[n - 1] + 1, b[n - 1], "{} vs {}", ours, display);
+        prop_assert!(
+            (a[n - 1] - b'0') % 2 == 0,
+            "{} is not the even candidate",
+            ours
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn exact_ties_round_to_even_like_go() {
+        // 4070493412750.78125 is exactly halfway between ...7812 and ...7813; Prometheus
+        // 2.42 answers `vector(4070493412750.78125)` with "4070493412750.7812".
+        assert_eq!(go(4070493412750.781_25), "4070493412750.7812");
+        assert_eq!(reference(4070493412750.781_25), "4070493412750.7813");
+        assert_go_form(4070493412750.781_25).unwrap();
     }
 
     #[test]
@@ -136,7 +174,7 @@ mod tests {
                 f64::from_bits(v.to_bits().saturating_add(1)),
             ] {
                 if x.is_finite() {
-                    assert_eq!(go(x), reference(x), "bits {:#x}", x.to_bits());
+                    assert_go_form(x).unwrap_or_else(|e| panic!("bits {:#x}: {e}", x.to_bits()));
                 }
             }
         }
@@ -147,12 +185,12 @@ mod tests {
         fn any_finite_value_matches_display(bits in any::<u64>()) {
             let v = f64::from_bits(bits);
             prop_assume!(v.is_finite());
-            prop_assert_eq!(go(v), reference(v));
+            assert_go_form(v)?;
         }
 
         #[test]
         fn gauge_like_values_match_display(v in -1e9f64..1e9) {
-            prop_assert_eq!(go(v), reference(v));
+            assert_go_form(v)?;
         }
     }
 }
