@@ -153,6 +153,18 @@ fn fixed2(v: f64) -> String {
 fn fixed3(v: f64) -> String {
     format!("{v:.3}")
 }
+/// A query latency in ms with about three significant digits: sub-millisecond
+/// panels differ in the second and third decimal.
+fn latency(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.1}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 fn ms(v: f64) -> String {
     format!("{v:.1} ms")
 }
@@ -329,18 +341,34 @@ impl Report {
                 out,
                 "\n### Query latency (ms, median / p90 of the timed runs)\n"
             );
-            let _ = writeln!(out, "| Query | {} |", ran.join(" | "));
-            let _ = writeln!(out, "|---|{}", "---:|".repeat(ran.len()));
+            // Tidemark's median over each peer's, per query: what the latency targets
+            // are stated in.
+            let peers: Vec<&str> = if ran.first() == Some(&TIDEMARK) {
+                ran[1..].to_vec()
+            } else {
+                Vec::new()
+            };
+            let ratio_heads: String = peers.iter().map(|p| format!(" Tidemark ÷ {p} |")).collect();
+            let _ = writeln!(out, "| Query | {} |{ratio_heads}", ran.join(" | "));
+            let _ = writeln!(out, "|---|{}", "---:|".repeat(ran.len() + peers.len()));
             let first = self.summary(ran[0]).expect("ran");
             for (i, (name, _, _)) in first.queries.iter().enumerate() {
+                let median = |n: &str| self.summary(n).expect("ran").queries[i].1;
                 let cells: Vec<String> = ran
                     .iter()
                     .map(|n| {
                         let q = &self.summary(n).expect("ran").queries[i];
-                        format!("{:.1} / {:.1}", q.1, q.2)
+                        format!("{} / {}", latency(q.1), latency(q.2))
                     })
                     .collect();
-                let _ = writeln!(out, "| `{name}` | {} |", cells.join(" | "));
+                let ratios: String = peers
+                    .iter()
+                    .map(|p| match median(p) {
+                        peer if peer > 0.0 => format!(" {:.2}× |", median(TIDEMARK) / peer),
+                        _ => " – |".to_string(),
+                    })
+                    .collect();
+                let _ = writeln!(out, "| `{name}` | {} |{ratios}", cells.join(" | "));
             }
         }
 
@@ -489,6 +517,23 @@ mod tests {
         let md = report.to_markdown();
         assert!(md.contains("| Ingest CPU (s per 1M samples) | failed (see below) | 2000.00 | 4000.00 | – | – | 0.50× |"), "{md}");
         assert!(md.contains("Tidemark (v): FAILED: boom line"), "{md}");
-        assert!(md.contains("| `q` | 2.0 / 4.0 | 4.0 / 8.0 |"), "{md}");
+        assert!(md.contains("| `q` | 2.00 / 4.00 | 4.00 / 8.00 |"), "{md}");
+        let mut all_ran = report.clone();
+        all_ran.systems[0].outcome = Outcome::Ran {
+            cycles: vec![cycle(1000, 1.0)],
+            summary: summarize(&[cycle(1000, 1.0)], 1000),
+        };
+        let md = all_ran.to_markdown();
+        assert!(
+            md.contains("| Query | Tidemark | VictoriaMetrics | Prometheus | Tidemark ÷ VictoriaMetrics | Tidemark ÷ Prometheus |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `q` | 1.00 / 2.00 | 2.00 / 4.00 | 4.00 / 8.00 | 0.50× | 0.25× |"),
+            "{md}"
+        );
+        assert_eq!(latency(12.345), "12.3");
+        assert_eq!(latency(1.2345), "1.23");
+        assert_eq!(latency(0.12345), "0.123");
     }
 }
