@@ -287,7 +287,7 @@ impl Engine {
         }
         self.index.retain_missing(tenant, &mut days);
         for (day, id) in days {
-            if let Some(info) = self.registry.info(id) {
+            if let Some(info) = self.registry.info_uncached(id) {
                 self.index.add(tenant, day, id, &info.labels);
             }
         }

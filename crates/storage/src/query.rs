@@ -205,9 +205,14 @@ impl Engine {
         };
         ids.sort_unstable();
         ids.dedup();
+        // Listing every series would push out what the dashboards' selects cached.
+        let cached = !matcher_sets.is_empty();
         Ok(ids
             .into_iter()
-            .filter_map(|id| self.registry.info(id))
+            .filter_map(|id| match cached {
+                true => self.registry.info(id),
+                false => self.registry.info_uncached(id),
+            })
             .collect())
     }
 

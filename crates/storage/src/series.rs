@@ -274,6 +274,24 @@ impl SeriesRegistry {
         Some(info)
     }
 
+    /// Like [`SeriesRegistry::info`], but a decoded identity is not kept in the cache.
+    /// For passes over many series that no query asked for (indexing new series,
+    /// rebuilding postings, listing every series): caching them would fill the cache
+    /// (5% of the memory budget) with identities that are then only memory.
+    pub(crate) fn info_uncached(&self, id: SeriesId) -> Option<Arc<SeriesInfo>> {
+        if let Some(info) = self.infos.get(id) {
+            return Some(info);
+        }
+        let state = self.state.read();
+        Some(decode_info(state.key_of(id)?))
+    }
+
+    /// How many identities the cache holds.
+    #[cfg(test)]
+    pub(crate) fn cached_infos(&self) -> usize {
+        self.infos.len()
+    }
+
     /// Whether `id` names a live series, without decoding its labels (merges ask this
     /// of every series they rewrite).
     pub(crate) fn is_live(&self, id: SeriesId) -> bool {
@@ -697,6 +715,29 @@ mod tests {
             let key = reg.state.read().key_of(id).unwrap().to_vec();
             assert_eq!(again.labels, decode_info(&key).labels);
         }
+    }
+
+    #[test]
+    fn uncached_lookups_decode_without_filling_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, _) = SeriesRegistry::open(dir.path()).unwrap();
+        let labels =
+            |i: usize| Labels::from_pairs([("__name__", "up".to_string()), ("i", i.to_string())]);
+        let ids: Vec<_> = (0..50)
+            .map(|i| reg.get_or_create(Tenant::DEFAULT, &labels(i)).unwrap())
+            .collect();
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(*reg.info_uncached(id).unwrap().labels, labels(i));
+        }
+        assert_eq!(reg.cached_infos(), 0);
+        let cached = reg.info(ids[7]).unwrap();
+        assert_eq!(reg.cached_infos(), 1);
+        assert!(
+            Arc::ptr_eq(&reg.info_uncached(ids[7]).unwrap(), &cached),
+            "an identity already cached is handed out, not decoded again"
+        );
+        reg.delete(&[ids[3]]).unwrap();
+        assert!(reg.info_uncached(ids[3]).is_none());
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl HistogramStore {
             for part in parts {
                 let ids: Vec<SeriesId> = part.histogram_series_ids().collect();
                 for &id in &ids {
-                    if let Some(info) = registry.info(id) {
+                    if let Some(info) = registry.info_uncached(id) {
                         index.add(info.tenant, day, id, &info.labels);
                     }
                 }

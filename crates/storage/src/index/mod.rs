@@ -149,7 +149,7 @@ impl SeriesIndex {
                 if loaded.iter().any(|(_, d)| d.frozen().contains(id)) {
                     continue;
                 }
-                if let Some(info) = registry.info(id) {
+                if let Some(info) = registry.info_uncached(id) {
                     report.series_added += 1;
                     let entry = match loaded.iter().position(|(t, _)| *t == info.tenant) {
                         Some(i) => &mut loaded[i].1,

@@ -236,3 +236,38 @@ fn a_crash_after_persisting_series_whose_samples_were_lost_hides_them() {
     assert!(series(&e, &job("lost")).is_empty());
     assert_eq!(series(&e, &[Matcher::equal("__name__", "up")]).len(), 2);
 }
+
+#[test]
+fn ingest_and_full_listings_leave_the_identity_cache_to_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let now = time::now_ms();
+    for i in 0..40 {
+        let host = format!("h{i}");
+        append(
+            &e,
+            &[("__name__", "up"), ("host", &host), ("job", "node")],
+            now,
+        );
+    }
+    assert_eq!(
+        e.registry.cached_infos(),
+        0,
+        "indexing new series cached them"
+    );
+    let everything = e
+        .series(Tenant::DEFAULT, &[], now - DAY_MS, now, 0)
+        .expect("series");
+    assert_eq!(everything.len(), 40);
+    assert_eq!(
+        e.registry.cached_infos(),
+        0,
+        "listing every series cached them"
+    );
+    assert_eq!(series(&e, &job("node")).len(), 40);
+    assert_eq!(
+        e.registry.cached_infos(),
+        40,
+        "a matcher's series are cached"
+    );
+}

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
-use tidemark_model::Label;
+use tidemark_model::{Label, Labels};
 
 use super::{SeriesId, SeriesInfo};
 
@@ -29,14 +29,16 @@ const ENTRY_OVERHEAD_BYTES: u64 = 64;
 /// Only pre-sizes the hash tables; they grow as needed up to the weight bound.
 const ESTIMATED_ENTRIES: usize = 4096;
 
-/// The heap bytes `info` holds: the shared `SeriesInfo`, its label vector and strings.
+/// The heap bytes `info` holds: the shared `SeriesInfo`, its shared `Labels` (with
+/// the `Arc`'s two counters), the label vector and strings.
 fn info_bytes(info: &SeriesInfo) -> u64 {
     let labels: usize = info
         .labels
         .iter()
         .map(|l| std::mem::size_of::<Label>() + l.name.len() + l.value.len())
         .sum();
-    (std::mem::size_of::<SeriesInfo>() + labels) as u64 + ENTRY_OVERHEAD_BYTES
+    let shared_labels = std::mem::size_of::<Labels>() + 2 * std::mem::size_of::<usize>();
+    (std::mem::size_of::<SeriesInfo>() + shared_labels + labels) as u64 + ENTRY_OVERHEAD_BYTES
 }
 
 #[derive(Clone)]
