@@ -54,13 +54,7 @@ impl Engine {
         if start > end {
             return Ok(Vec::new());
         }
-        let ids = self
-            .index
-            .select(tenant, time::days_in(start, end), matchers);
-        let limit = self.opts.max_series_per_select;
-        if limit > 0 && ids.len() > limit {
-            return Err(StorageError::TooManySeries { limit });
-        }
+        let ids = self.select_ids(tenant, matchers, start, end)?;
         // Data moves buffer → pending flush → part, and a part is published before its
         // pending flush is dropped. Looking in that same order (buffer first, parts
         // last) guarantees every sample is seen at least once while flushes run.
@@ -100,6 +94,25 @@ impl Engine {
         };
         sort_by_labels(&mut out, |s| &s.labels);
         Ok(out)
+    }
+
+    /// The ids of the series matching `matchers` on the days of `[start, end]`; more
+    /// than `max_series_per_select` of them is an error.
+    pub(crate) fn select_ids(
+        &self,
+        tenant: Tenant,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<SeriesId>, StorageError> {
+        let ids = self
+            .index
+            .select(tenant, time::days_in(start, end), matchers);
+        let limit = self.opts.max_series_per_select;
+        if limit > 0 && ids.len() > limit {
+            return Err(StorageError::TooManySeries { limit });
+        }
+        Ok(ids)
     }
 
     /// The series' samples in `[start, end]`: `buffered` (its in-memory samples) merged

@@ -17,7 +17,6 @@ use crate::engine::{Engine, PendingFlush};
 use crate::histograms;
 use crate::part::Part;
 use crate::series::{sort_by_labels, SeriesId, SeriesInfo};
-use crate::time;
 use crate::{SeriesSamples, StorageError};
 
 /// Series per batch: enough to amortise the per-batch work, few enough that a
@@ -136,13 +135,7 @@ impl Engine {
         if start > end {
             return Ok(plan);
         }
-        let ids = self
-            .index
-            .select(tenant, time::days_in(start, end), matchers);
-        let limit = self.opts.max_series_per_select;
-        if limit > 0 && ids.len() > limit {
-            return Err(StorageError::TooManySeries { limit });
-        }
+        let ids = self.select_ids(tenant, matchers, start, end)?;
         if !self.histograms.is_empty() && !self.histograms.filter(ids.clone()).is_empty() {
             // Rare: join floats and histograms the way a select does, then hand
             // the joined series out in the same batches.
