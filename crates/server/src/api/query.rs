@@ -1,8 +1,10 @@
 //! `/api/v1/query` and `/api/v1/query_range`.
 //!
-//! Queries run on rayon's pool (PromQL evaluation is CPU-bound; see `compute`), at most
+//! Queries run on rayon's pool (PromQL evaluation is CPU-bound; see `compute`), or
+//! inline when the same query took at most 1 ms last time (`recent_costs`), at most
 //! `--search.max-concurrent-queries` at a time with a bounded queue wait. A client
-//! disconnect drops the handler future, whose guard cancels the evaluation.
+//! disconnect drops the handler future, whose guard cancels a pooled evaluation; an
+//! inline one is short and stops at its deadline.
 
 use std::time::{Duration, Instant};
 
