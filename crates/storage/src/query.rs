@@ -222,9 +222,12 @@ impl Engine {
         let cached = !matcher_sets.is_empty();
         Ok(ids
             .into_iter()
-            .filter_map(|id| match cached {
-                true => self.registry.info(id),
-                false => self.registry.info_uncached(id),
+            .filter_map(|id| {
+                if cached {
+                    self.registry.info(id)
+                } else {
+                    self.registry.info_uncached(id)
+                }
             })
             .collect())
     }

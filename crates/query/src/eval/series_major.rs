@@ -380,9 +380,9 @@ impl Evaluator<'_> {
     ) -> Result<(), QueryError> {
         match &leaf.kind {
             // A float series read plainly: the number alone, no element per step.
-            LeafKind::Selector(vs) if !vs.smoothed && s.hpoints.is_empty() && leaf.ascending => {
+            LeafKind::Selector(vs) if !vs.smoothed && s.hpoints.is_empty() => {
                 let labels = &s.labels;
-                self.plain_floats(s, &leaf.ref_times, |i, f| {
+                let mut emit_float = |i, f| {
                     let drop_name = false;
                     emit(
                         i,
@@ -392,21 +392,14 @@ impl Evaluator<'_> {
                             drop_name,
                         },
                     )
-                });
-            }
-            LeafKind::Selector(vs) if !vs.smoothed && s.hpoints.is_empty() => {
-                let labels = &s.labels;
-                for (i, &ref_t) in leaf.ref_times.iter().enumerate() {
-                    if let Some(f) = self.latest_float(s, ref_t) {
-                        let drop_name = false;
-                        emit(
-                            i,
-                            LeafValue::Float {
-                                labels,
-                                f,
-                                drop_name,
-                            },
-                        );
+                };
+                if leaf.ascending {
+                    self.plain_floats(s, &leaf.ref_times, emit_float);
+                } else {
+                    for (i, &ref_t) in leaf.ref_times.iter().enumerate() {
+                        if let Some(f) = self.latest_float(s, ref_t) {
+                            emit_float(i, f);
+                        }
                     }
                 }
             }
